@@ -1,0 +1,1 @@
+"""Stores: the catalog (SQL, source of truth), the vector index, and the blob store."""
