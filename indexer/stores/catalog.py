@@ -1,0 +1,488 @@
+"""The catalog: SQL source of truth for media, views, descriptions, jobs and sessions.
+
+SQLAlchemy 2 on SQLite (embedded default) or Postgres (production); the schema is owned by
+the Alembic migrations in `migrations/`. Lexical search uses each engine's own full-text
+index: FTS5 on SQLite, a GIN `tsvector` index on Postgres.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from indexer.domain import Description
+from indexer.errors import NotFound, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class MediaRow(Base):
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("tenant", "sha256", name="uq_media_tenant_sha256"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # image | video | document
+    mime: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|indexing|ready|failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ViewRow(Base):
+    __tablename__ = "views"
+    __table_args__ = (UniqueConstraint("media_id", "idx", name="uq_views_media_idx"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # f"{media_id}:{idx}"
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    idx: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # image | frame | page | summary
+    t_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+    t_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    page: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    caption: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="ingest")
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+@dataclass
+class ViewRecord:
+    """A view as the rest of the code sees it: plain values, detached from any session."""
+
+    id: str
+    media_id: str
+    tenant: str
+    idx: int
+    kind: str
+    t_start: float | None
+    t_end: float | None
+    page: int | None
+    width: int | None
+    height: int | None
+    image_sha256: str | None
+    description: Description
+
+    @property
+    def caption(self) -> str:
+        return self.description.caption
+
+
+def _view_record(row: ViewRow) -> ViewRecord:
+    return ViewRecord(
+        id=row.id, media_id=row.media_id, tenant=row.tenant, idx=row.idx, kind=row.kind,
+        t_start=row.t_start, t_end=row.t_end, page=row.page, width=row.width,
+        height=row.height, image_sha256=row.image_sha256,
+        description=Description.from_dict(row.description or {"caption": row.caption}),
+    )
+
+
+@dataclass
+class NewView:
+    idx: int
+    kind: str
+    description: Description
+    t_start: float | None = None
+    t_end: float | None = None
+    page: int | None = None
+    width: int | None = None
+    height: int | None = None
+    image_sha256: str | None = None
+
+
+_STOP = frozenset(
+    "a an the of in on at to for with and or is are was be this that these those it its "
+    "photo picture image show shows showing me find".split()
+)
+_WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
+
+
+def search_terms(query: str) -> list[str]:
+    """Lower-cased content words of a query, stop words removed, order kept, de-duplicated."""
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(query.lower()):
+        w = w.strip("'-")
+        if len(w) > 1 and w not in _STOP:
+            seen.setdefault(w, None)
+    return list(seen)
+
+
+def build_search_text(d: Description) -> str:
+    parts = [d.caption]
+    parts += [t.label for t in d.tags]
+    parts += [o.label for o in d.objects]
+    parts += [line.text for line in d.ocr]
+    text_layer = d.extra.get("text_layer")
+    if isinstance(text_layer, str):
+        parts.append(text_layer)
+    return " ".join(p for p in parts if p)
+
+
+def media_id_for(tenant: str, sha256: str) -> str:
+    """Deterministic: the same bytes uploaded twice by a tenant get the same id."""
+    return "m_" + uuid.uuid5(uuid.NAMESPACE_URL, f"glimpse:{tenant}:{sha256}").hex[:24]
+
+
+class Catalog:
+    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
+        self.url = url
+        kw: dict[str, Any] = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            kw["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kw.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **kw)
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- plumbing -------------------------------------------------------------------------
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except OperationalError as e:
+            s.rollback()
+            raise StoreUnavailable(f"catalog unavailable: {e.orig}") from e
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def migrate(self) -> None:
+        from migrations import upgrade_head
+
+        upgrade_head(self.url)
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - health check reports, never raises
+            return False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- media ----------------------------------------------------------------------------
+    def add_media(
+        self, *, tenant: str, sha256: str, kind: str, mime: str, size: int,
+        width: int | None = None, height: int | None = None, filename: str | None = None,
+        duration_s: float | None = None,
+    ) -> tuple[MediaRow, bool]:
+        """Insert a media row, or return the existing one for the same bytes. (row, created)"""
+        mid = media_id_for(tenant, sha256)
+        with self.session() as s:
+            existing = s.get(MediaRow, mid)
+            if existing is not None:
+                return existing, False
+            row = MediaRow(
+                id=mid, tenant=tenant, sha256=sha256, kind=kind, mime=mime, size=size,
+                width=width, height=height, filename=filename, duration_s=duration_s,
+                status="queued", warnings=[],
+            )
+            s.add(row)
+            try:
+                s.flush()
+            except IntegrityError:  # a concurrent upload of the same bytes won the race
+                s.rollback()
+                got = s.get(MediaRow, mid)
+                if got is None:
+                    raise
+                return got, False
+            return row, True
+
+    def get_media(self, media_id: str) -> MediaRow:
+        with self.session() as s:
+            row = s.get(MediaRow, media_id)
+            if row is None:
+                raise NotFound(f"media {media_id!r} not found")
+            return row
+
+    def list_media(
+        self, tenant: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[MediaRow]:
+        with self.session() as s:
+            q = select(MediaRow).order_by(MediaRow.created_at.desc()).limit(limit).offset(offset)
+            if tenant:
+                q = q.where(MediaRow.tenant == tenant)
+            return list(s.scalars(q))
+
+    def media_by_ids(self, ids: Sequence[str]) -> dict[str, MediaRow]:
+        if not ids:
+            return {}
+        with self.session() as s:
+            return {m.id: m for m in s.scalars(select(MediaRow).where(MediaRow.id.in_(ids)))}
+
+    def set_media_status(
+        self, media_id: str, status: str, *, error: str | None = None,
+        warnings: list[str] | None = None, **fields: Any,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": utcnow()}
+        if warnings is not None:
+            values["warnings"] = warnings
+        values.update(fields)
+        with self.session() as s:
+            s.execute(update(MediaRow).where(MediaRow.id == media_id).values(**values))
+
+    def count_media(self, status: str | None = None) -> int:
+        with self.session() as s:
+            q = select(func.count()).select_from(MediaRow)
+            if status:
+                q = q.where(MediaRow.status == status)
+            return int(s.scalar(q) or 0)
+
+    # -- views ----------------------------------------------------------------------------
+    def replace_views(self, media_id: str, tenant: str, views: Sequence[NewView]) -> list[str]:
+        """Atomically replace every view of a media (idempotent re-indexing)."""
+        ids = [f"{media_id}:{v.idx}" for v in views]
+        with self.session() as s:
+            old = list(s.scalars(select(ViewRow.id).where(ViewRow.media_id == media_id)))
+            if old:
+                self._fts_delete(s, old)
+                s.execute(delete(ViewRow).where(ViewRow.media_id == media_id))
+            for vid, v in zip(ids, views, strict=True):
+                st = build_search_text(v.description)
+                s.add(ViewRow(
+                    id=vid, media_id=media_id, tenant=tenant, idx=v.idx, kind=v.kind,
+                    t_start=v.t_start, t_end=v.t_end, page=v.page, width=v.width,
+                    height=v.height, image_sha256=v.image_sha256,
+                    caption=v.description.caption, description=v.description.to_dict(),
+                    search_text=st,
+                ))
+            s.flush()
+            self._fts_insert(s, [(vid, tenant, v.kind, build_search_text(v.description))
+                                 for vid, v in zip(ids, views, strict=True)])
+        return ids
+
+    def delete_views(self, media_id: str) -> None:
+        with self.session() as s:
+            old = list(s.scalars(select(ViewRow.id).where(ViewRow.media_id == media_id)))
+            if old:
+                self._fts_delete(s, old)
+                s.execute(delete(ViewRow).where(ViewRow.media_id == media_id))
+
+    def views_of(self, media_id: str) -> list[ViewRecord]:
+        with self.session() as s:
+            rows = s.scalars(
+                select(ViewRow).where(ViewRow.media_id == media_id).order_by(ViewRow.idx)
+            )
+            return [_view_record(r) for r in rows]
+
+    def views_by_ids(self, ids: Sequence[str]) -> dict[str, ViewRecord]:
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(select(ViewRow).where(ViewRow.id.in_(list(ids))))
+            return {r.id: _view_record(r) for r in rows}
+
+    def get_view(self, view_id: str) -> ViewRecord:
+        got = self.views_by_ids([view_id]).get(view_id)
+        if got is None:
+            raise NotFound(f"view {view_id!r} not found")
+        return got
+
+    def count_views(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(ViewRow)) or 0)
+
+    def iter_views(self, batch: int = 500) -> Iterator[list[ViewRecord]]:
+        """Every view, in batches, for rebuilding the vector index from the catalog."""
+        last = ""
+        while True:
+            with self.session() as s:
+                rows = list(s.scalars(
+                    select(ViewRow).where(ViewRow.id > last).order_by(ViewRow.id).limit(batch)
+                ))
+            if not rows:
+                return
+            last = rows[-1].id
+            yield [_view_record(r) for r in rows]
+
+    # -- lexical search -------------------------------------------------------------------
+    def lexical_search(
+        self, query: str, *, k: int = 100, tenant: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """(view_id, score) best first; score is higher-is-better and engine specific."""
+        terms = search_terms(query)
+        if not terms:
+            return []
+        with self.session() as s:
+            if self.dialect == "sqlite":
+                match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+                sql = ("SELECT view_id, -bm25(view_fts) AS score FROM view_fts "
+                       "WHERE view_fts MATCH :q")
+                params: dict[str, Any] = {"q": match, "k": k}
+                if tenant:
+                    sql += " AND tenant = :tenant"
+                    params["tenant"] = tenant
+                sql += " ORDER BY bm25(view_fts) LIMIT :k"
+                rows = s.execute(text(sql), params).all()
+            else:
+                tsq = " | ".join(re.sub(r"[^\w]", "", t) for t in terms if re.sub(r"[^\w]", "", t))
+                if not tsq:
+                    return []
+                sql = ("SELECT id, ts_rank_cd(to_tsvector('simple', search_text), q) AS score "
+                       "FROM views, to_tsquery('simple', :q) q "
+                       "WHERE to_tsvector('simple', search_text) @@ q")
+                params = {"q": tsq, "k": k}
+                if tenant:
+                    sql += " AND tenant = :tenant"
+                    params["tenant"] = tenant
+                sql += " ORDER BY score DESC LIMIT :k"
+                rows = s.execute(text(sql), params).all()
+        out = [(str(r[0]), float(r[1])) for r in rows]
+        if kinds:
+            kinds_set = set(kinds)
+            recs = self.views_by_ids([v for v, _ in out])
+            media = self.media_by_ids(list({r.media_id for r in recs.values()}))
+            out = [(v, sc) for v, sc in out
+                   if v in recs and media[recs[v].media_id].kind in kinds_set]
+        return out
+
+    def _fts_insert(self, s: Session, rows: list[tuple[str, str, str, str]]) -> None:
+        if self.dialect != "sqlite" or not rows:
+            return
+        s.execute(
+            text("INSERT INTO view_fts(view_id, tenant, kind, body) VALUES (:v, :t, :k, :b)"),
+            [{"v": v, "t": t, "k": k, "b": b} for v, t, k, b in rows],
+        )
+
+    def _fts_delete(self, s: Session, view_ids: list[str]) -> None:
+        if self.dialect != "sqlite" or not view_ids:
+            return
+        s.execute(text("DELETE FROM view_fts WHERE view_id = :v"), [{"v": v} for v in view_ids])
+
+    # -- jobs -----------------------------------------------------------------------------
+    def create_job(self, media_id: str, kind: str = "ingest") -> JobRow:
+        with self.session() as s:
+            row = JobRow(id="j_" + uuid.uuid4().hex[:24], media_id=media_id, kind=kind,
+                         status="queued", progress=0.0, warnings=[], timings={})
+            s.add(row)
+            return row
+
+    def get_job(self, job_id: str) -> JobRow:
+        with self.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(f"job {job_id!r} not found")
+            return row
+
+    def latest_job(self, media_id: str) -> JobRow | None:
+        with self.session() as s:
+            return s.scalars(
+                select(JobRow).where(JobRow.media_id == media_id)
+                .order_by(JobRow.created_at.desc()).limit(1)
+            ).first()
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        with self.session() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
+
+    def start_job(self, job_id: str) -> JobRow:
+        with self.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise NotFound(f"job {job_id!r} not found")
+            row.status = "running"
+            row.attempts = (row.attempts or 0) + 1
+            row.started_at = utcnow()
+            row.error = None
+            return row
+
+    def jobs_with_status(self, *statuses: str) -> list[JobRow]:
+        with self.session() as s:
+            return list(s.scalars(
+                select(JobRow).where(JobRow.status.in_(statuses)).order_by(JobRow.created_at)
+            ))
+
+    def job_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
+            return {str(st): int(n) for st, n in rows}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
