@@ -304,13 +304,13 @@ class QdrantVectorStore:
             for p in points
         ]
         for i in range(0, len(structs), _BATCH):
-            chunk = structs[i : i + _BATCH]
-            self._call(
-                "upsert",
-                lambda chunk=chunk: self._client.upsert(
-                    collection_name=self.target, points=chunk, wait=True
-                ),
-            )
+            self._upsert_chunk(structs[i : i + _BATCH])
+
+    def _upsert_chunk(self, chunk: list[qm.PointStruct]) -> None:
+        self._call(
+            "upsert",
+            lambda: self._client.upsert(collection_name=self.target, points=chunk, wait=True),
+        )
 
     def search(
         self, space: str, vector: np.ndarray, k: int, flt: VectorFilter | None = None
