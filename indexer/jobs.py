@@ -1,0 +1,85 @@
+"""The in-process job runner of the embedded default: no broker, one background thread.
+
+Jobs live in the catalog, so a restart resumes what was queued or interrupted
+(`recover()`), exactly as a Celery worker would pick up unacked messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from indexer.context import Glimpse
+from indexer.pipeline.runner import TRANSIENT, IngestPipeline
+
+log = logging.getLogger(__name__)
+
+
+class InProcessRunner:
+    def __init__(self, core: Glimpse, *, retries: int = 3, backoff_s: float = 0.5) -> None:
+        self.core = core
+        self.pipeline = IngestPipeline(core)
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self._q: queue.Queue[str | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="glimpse-ingest",
+                                            daemon=True)
+            self._thread.start()
+
+    def recover(self) -> int:
+        """Re-enqueue jobs a previous process left queued or running."""
+        jobs = self.core.catalog.jobs_with_status("queued", "running")
+        for j in jobs:
+            self.enqueue_ingest(j.id)
+        return len(jobs)
+
+    def enqueue_ingest(self, job_id: str) -> None:
+        self._idle.clear()
+        self._q.put(job_id)
+        self.start()
+
+    def run_now(self, job_id: str) -> dict[str, object]:
+        """Run a job in the calling thread (CLI ingest), with the same retries."""
+        return self._run(job_id)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._q.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while True:
+            job_id = self._q.get()
+            if job_id is None:
+                return
+            try:
+                self._run(job_id)
+            except Exception:  # noqa: BLE001 - the loop must outlive any one job
+                log.exception("job %s crashed the runner loop", job_id)
+            finally:
+                if self._q.empty():
+                    self._idle.set()
+
+    def _run(self, job_id: str) -> dict[str, object]:
+        for attempt in range(self.retries + 1):
+            try:
+                return self.pipeline.run(job_id)
+            except TRANSIENT as e:
+                if attempt == self.retries:
+                    msg = f"gave up after {attempt + 1} attempts: {e}"
+                    self.core.catalog.update_job(job_id, status="failed", error=msg)
+                    return {"status": "failed", "error": msg}
+                time.sleep(self.backoff_s * 2**attempt)
+        return {"status": "failed"}

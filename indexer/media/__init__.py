@@ -1,0 +1,1 @@
+"""Media: sniffing, validation and decoding of images, videos and documents into views."""

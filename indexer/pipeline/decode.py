@@ -1,0 +1,44 @@
+"""Stage 1: turn a stored media file into views (image | video keyframes | document pages)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.domain import ViewInput
+from indexer.errors import UnsupportedMedia
+from indexer.media.images import load_rgb
+from indexer.settings import Settings
+
+
+@dataclass
+class DecodedView:
+    view: ViewInput
+    idx: int
+    store_image: bool  # frames and pages keep their own image blob; an image view is the media
+
+
+@dataclass
+class Decoded:
+    views: list[DecodedView]
+    warnings: list[str] = field(default_factory=list)
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+def decode_media(media_id: str, kind: str, path: Path, settings: Settings) -> Decoded:
+    if kind == "image":
+        img = load_rgb(path, settings.limits)
+        v = ViewInput(view_id=f"{media_id}:0", image=img, kind="image")
+        return Decoded([DecodedView(v, 0, store_image=False)], width=img.width,
+                       height=img.height)
+    if kind == "video":
+        from indexer.pipeline.decode_video import decode_video
+
+        return decode_video(media_id, path, settings)
+    if kind == "document":
+        from indexer.pipeline.decode_document import decode_document
+
+        return decode_document(media_id, path, settings)
+    raise UnsupportedMedia(f"cannot index media of kind {kind!r}")

@@ -1,0 +1,242 @@
+"""Hybrid retrieval: vector lists per space plus lexical matches, fused by weighted
+reciprocal-rank fusion, joined to the catalog and grouped by media.
+
+Text query  → semantic(text) + caption(text) + lexical(text)
+Image query → visual(image) [if the backend has it] + semantic(image) + caption(image)
+Both        → all of the above, fused.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from indexer.domain import ViewInput
+from indexer.errors import InvalidRequest
+from indexer.stores.catalog import MediaRow, ViewRecord
+from indexer.stores.vectors import VectorFilter
+
+if TYPE_CHECKING:
+    from indexer.context import Glimpse
+
+log = logging.getLogger(__name__)
+
+# How much each ranked list counts in the fusion. Tuned on the sample set (see README).
+LIST_WEIGHTS = {
+    "semantic": 1.0,
+    "caption": 0.6,
+    "lexical": 0.8,
+    "visual": 1.2,
+    "image_semantic": 0.8,
+    "image_caption": 0.3,
+}
+
+
+@dataclass
+class SearchFilters:
+    kinds: list[str] | None = None
+    tenant: str | None = None
+    media_ids: list[str] | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+
+@dataclass
+class SearchQuery:
+    text: str | None = None
+    image: Image.Image | None = None
+    example_media_id: str | None = None
+    k: int = 10
+    filters: SearchFilters = field(default_factory=SearchFilters)
+
+
+@dataclass
+class ListHit:
+    list_name: str
+    rank: int
+    score: float
+
+
+@dataclass
+class SearchResult:
+    media_id: str
+    view_id: str
+    kind: str
+    view_kind: str
+    score: float
+    similarity: float | None
+    caption: str
+    t_start: float | None
+    t_end: float | None
+    page: int | None
+    filename: str | None
+    matched: list[ListHit]
+    view: ViewRecord
+    media: MediaRow
+    other_views: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "media_id": self.media_id, "view_id": self.view_id, "kind": self.kind,
+            "view_kind": self.view_kind, "score": round(self.score, 4),
+            "similarity": None if self.similarity is None else round(self.similarity, 4),
+            "caption": self.caption, "t_start": self.t_start, "t_end": self.t_end,
+            "page": self.page, "filename": self.filename,
+            "matched": [{"list": h.list_name, "rank": h.rank, "score": round(h.score, 4)}
+                        for h in self.matched],
+            "other_views": self.other_views,
+            "tags": [{"label": t.label, "score": round(t.score, 3), "source": t.source}
+                     for t in self.view.description.tags[:8]],
+        }
+
+
+@dataclass
+class SearchResponse:
+    results: list[SearchResult]
+    timings_ms: dict[str, float]
+    lists: dict[str, int]
+
+
+class SearchService:
+    def __init__(self, core: Glimpse) -> None:
+        self.core = core
+
+    def search(self, q: SearchQuery) -> SearchResponse:
+        text = (q.text or "").strip() or None
+        if text is None and q.image is None and q.example_media_id is None:
+            raise InvalidRequest("give a text query, an image, or a media_id to search by")
+        if not 1 <= q.k <= 200:
+            raise InvalidRequest("k must be between 1 and 200")
+        if text is not None and len(text) > 1000:
+            raise InvalidRequest("query text is longer than 1000 characters")
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        deep = max(self.core.settings.search.retrieve_k, q.k * 5)
+        flt = VectorFilter(tenant=q.filters.tenant or self.core.settings.tenant,
+                           kinds=q.filters.kinds, media_ids=q.filters.media_ids)
+        lists: dict[str, list[tuple[str, float]]] = {}
+        model = self.core.model
+        vs = self.core.vectors
+        exclude: set[str] = set()
+
+        if text is not None:
+            qv = model.embed_texts([text])[0]
+            timings["embed_text"] = _ms(t0)
+            lists["semantic"] = _hits(vs.search("semantic", qv, deep, flt))
+            lists["caption"] = _hits(vs.search("caption", qv, deep, flt))
+            t1 = time.perf_counter()
+            lists["lexical"] = self.core.catalog.lexical_search(
+                text, k=deep, tenant=flt.tenant, kinds=q.filters.kinds)
+            timings["lexical"] = _ms(t1)
+
+        image = q.image
+        if q.example_media_id is not None:
+            image = self._example_image(q.example_media_id)
+            exclude.add(q.example_media_id)
+        if image is not None:
+            t1 = time.perf_counter()
+            iv = model.embed_query_images([ViewInput("query", image.convert("RGB"))])[0]
+            timings["embed_image"] = _ms(t1)
+            if "visual" in iv and "visual" in vs.spaces:
+                lists["visual"] = _hits(vs.search("visual", iv["visual"], deep, flt))
+            lists["image_semantic"] = _hits(vs.search("semantic", iv["semantic"], deep, flt))
+            lists["image_caption"] = _hits(vs.search("caption", iv["semantic"], deep, flt))
+        timings["retrieve"] = _ms(t0)
+
+        t2 = time.perf_counter()
+        fused = fuse(lists, self.core.settings.search.rrf_k)
+        results = self._join(fused, lists, q, exclude)
+        timings["fuse_join"] = _ms(t2)
+        timings["total"] = _ms(t0)
+        return SearchResponse(results, timings, {k: len(v) for k, v in lists.items()})
+
+    def _example_image(self, media_id: str) -> Image.Image:
+        from indexer.media.images import load_rgb
+
+        media = self.core.catalog.get_media(media_id)
+        views = self.core.catalog.views_of(media_id)
+        if media.kind == "image":
+            return load_rgb(self.core.blobs.open_path(media.sha256))
+        for v in views:
+            if v.image_sha256:
+                return load_rgb(self.core.blobs.open_path(v.image_sha256))
+        raise InvalidRequest(f"media {media_id} has no indexed image to search by")
+
+    def _join(
+        self, fused: list[tuple[str, float]], lists: dict[str, list[tuple[str, float]]],
+        q: SearchQuery, exclude: set[str],
+    ) -> list[SearchResult]:
+        ranks: dict[str, list[ListHit]] = defaultdict(list)
+        for name, hits in lists.items():
+            for r, (vid, sc) in enumerate(hits):
+                ranks[vid].append(ListHit(name, r + 1, sc))
+        top_ids = [vid for vid, _ in fused[: q.k * 20]]
+        views = self.core.catalog.views_by_ids(top_ids)
+        media = self.core.catalog.media_by_ids(list({v.media_id for v in views.values()}))
+        best: dict[str, SearchResult] = {}
+        order: list[str] = []
+        for vid, score in fused:
+            v = views.get(vid)
+            if v is None:  # an orphan point (crash between stores) or not in the top slice
+                continue
+            m = media.get(v.media_id)
+            if m is None or m.status != "ready" or m.id in exclude:
+                continue
+            if not _date_ok(m, q.filters):
+                continue
+            if m.id in best:
+                best[m.id].other_views.append(vid)
+                continue
+            sims = [h.score for h in ranks[vid] if h.list_name in ("semantic", "image_semantic",
+                                                                   "visual")]
+            best[m.id] = SearchResult(
+                media_id=m.id, view_id=vid, kind=m.kind, view_kind=v.kind, score=score,
+                similarity=max(sims) if sims else None, caption=v.caption,
+                t_start=v.t_start, t_end=v.t_end, page=v.page, filename=m.filename,
+                matched=sorted(ranks[vid], key=lambda h: h.rank), view=v, media=m,
+            )
+            order.append(m.id)
+            if len(order) >= q.k:
+                # keep scanning a little for other views of these media (video moments)
+                pass
+        return [best[mid] for mid in order[: q.k]]
+
+
+def fuse(lists: dict[str, list[tuple[str, float]]], rrf_k: int) -> list[tuple[str, float]]:
+    """Weighted reciprocal-rank fusion (Cormack et al. 2009), best first."""
+    acc: dict[str, float] = defaultdict(float)
+    for name, hits in lists.items():
+        w = LIST_WEIGHTS.get(name, 1.0)
+        for r, (vid, _) in enumerate(hits):
+            acc[vid] += w / (rrf_k + r + 1)
+    return sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def _hits(hits: list[Any]) -> list[tuple[str, float]]:
+    return [(h.payload["view_id"], float(h.score)) for h in hits]
+
+
+def _date_ok(m: MediaRow, f: SearchFilters) -> bool:
+    created = m.created_at
+    if created is not None and created.tzinfo is None and (f.date_from or f.date_to):
+        from datetime import UTC
+
+        created = created.replace(tzinfo=UTC)
+    if f.date_from and created < f.date_from:
+        return False
+    return not (f.date_to and created > f.date_to)
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
+
+
+def as_vector(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)

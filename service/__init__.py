@@ -1,0 +1,1 @@
+"""Glimpse HTTP service: FastAPI app, routes, schemas, the web page, the CLI."""

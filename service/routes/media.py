@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import EmptyMedia, GlimpseError, InvalidRequest, MediaTooLarge, NotFound
+from indexer.ingest import accept_spooled
+from indexer.media.images import load_rgb, thumbnail_jpeg
+from indexer.stores.catalog import MediaRow, ViewRecord
+from service.deps import Auth, CoreDep, EnqueuerDep
+from service.schemas import ErrorBody, MediaOut, UploadItem, UploadResponse, ViewOut
+from service.upload import cleanup, parse_multipart
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/media", tags=["media"], dependencies=[Auth])
+
+MAX_FILES = 200
+
+
+@router.post("", status_code=202, response_model=UploadResponse,
+             responses={400: {"model": ErrorBody}, 413: {"model": ErrorBody},
+                        415: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+async def upload(request: Request, core: CoreDep, enqueuer: EnqueuerDep) -> JSONResponse:
+    """Upload one or more files (multipart field `files`). Each file is validated on its own:
+    a bad file gets its own 4xx entry and never affects the others. 202 when at least one
+    file was accepted; otherwise the status of the first file's error."""
+    limits = core.settings.limits
+    clen = request.headers.get("content-length")
+    if clen and clen.isdigit() and int(clen) > limits.max_upload_bytes * MAX_FILES:
+        raise MediaTooLarge(f"request body over {limits.max_upload_bytes * MAX_FILES} bytes")
+    parts = await parse_multipart(request, core.blobs.tmp, limits.max_upload_bytes)
+    files = [p for p in parts if p.filename is not None]
+    try:
+        if not files:
+            raise InvalidRequest("no files in the request: send one or more `files` parts")
+        if len(files) > MAX_FILES:
+            raise InvalidRequest(f"at most {MAX_FILES} files per request")
+        items: list[UploadItem] = []
+        for p in files:
+            items.append(await run_in_threadpool(_accept_one, core, enqueuer, p))
+    finally:
+        cleanup(parts)
+    accepted = [i for i in items if i.error is None]
+    status = 202
+    if not accepted:
+        status = int(items[0].error.detail.get("status", 400)) if items[0].error else 400
+    body = UploadResponse(items=items).model_dump(mode="json")
+    if status != 202:
+        first = items[0].error
+        body["error"] = first.model_dump() if first else None
+    return JSONResponse(body, status_code=status)
+
+
+def _accept_one(core, enqueuer, p) -> UploadItem:  # type: ignore[no-untyped-def]
+    if p.error is not None:
+        return _err_item(p.filename, p.error)
+    if p.size == 0:
+        if p.path is not None:
+            p.path.unlink(missing_ok=True)
+            p.path = None
+        return _err_item(p.filename, EmptyMedia(f"{p.filename}: the file is empty"))
+    try:
+        path, p.path = p.path, None  # accept_spooled consumes the temp file either way
+        a = accept_spooled(core, path, p.sha256, p.size, filename=p.filename, tenant=None,
+                           enqueuer=enqueuer)
+    except GlimpseError as e:
+        return _err_item(p.filename, e)
+    return UploadItem(filename=p.filename, media_id=a.media_id, job_id=a.job_id,
+                      status=a.status, duplicate=a.duplicate, kind=a.kind)
+
+
+def _err_item(filename: str | None, e: GlimpseError) -> UploadItem:
+    msg = e.message if filename and e.message.startswith(filename) else (
+        f"{filename}: {e.message}" if filename else e.message)
+    return UploadItem(filename=filename, status="rejected",
+                      error=ErrorBody(code=e.code, message=msg,
+                                      detail={"status": e.status, **e.detail}))
+
+
+def _view_out(v: ViewRecord) -> ViewOut:
+    d = v.description
+    return ViewOut(
+        view_id=v.id, idx=v.idx, kind=v.kind, t_start=v.t_start, t_end=v.t_end, page=v.page,
+        width=v.width, height=v.height, caption=d.caption,
+        tags=[asdict(t) for t in d.tags],
+        ocr=[{"text": o.text, "score": o.score, "box": o.box.as_list()} for o in d.ocr],
+        objects=[{"label": o.label, "score": o.score, "box": o.box.as_list()}
+                 for o in d.objects],
+        colors=d.colors,
+        thumbnail_url=f"/v1/media/{v.media_id}/views/{v.idx}/thumbnail",
+    )
+
+
+def media_out(m: MediaRow, views: list[ViewRecord]) -> MediaOut:
+    return MediaOut(
+        media_id=m.id, kind=m.kind, mime=m.mime, size=m.size, sha256=m.sha256,
+        width=m.width, height=m.height, duration_s=m.duration_s, filename=m.filename,
+        status=m.status, error=m.error, warnings=m.warnings or [], created_at=m.created_at,
+        thumbnail_url=f"/v1/media/{m.id}/thumbnail", views=[_view_out(v) for v in views],
+    )
+
+
+@router.get("", response_model=list[MediaOut])
+def list_media(core: CoreDep, limit: int = 50, offset: int = 0) -> list[MediaOut]:
+    if not 1 <= limit <= 500 or offset < 0:
+        raise InvalidRequest("limit must be 1..500 and offset ≥ 0")
+    return [media_out(m, []) for m in core.catalog.list_media(limit=limit, offset=offset)]
+
+
+@router.get("/{media_id}", response_model=MediaOut)
+def get_media(media_id: str, core: CoreDep) -> MediaOut:
+    m = core.catalog.get_media(media_id)
+    return media_out(m, core.catalog.views_of(media_id))
+
+
+def _thumb(core, sha: str, max_side: int) -> Response:  # type: ignore[no-untyped-def]
+    img = load_rgb(core.blobs.open_path(sha), core.settings.limits)
+    return Response(thumbnail_jpeg(img, max_side), media_type="image/jpeg",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/{media_id}/thumbnail", response_class=Response)
+def thumbnail(media_id: str, core: CoreDep, size: int = 320) -> Response:
+    size = max(32, min(size, 1024))
+    m = core.catalog.get_media(media_id)
+    if m.kind == "image":
+        return _thumb(core, m.sha256, size)
+    for v in core.catalog.views_of(media_id):
+        if v.image_sha256:
+            return _thumb(core, v.image_sha256, size)
+    raise NotFound(f"media {media_id} has no thumbnail yet (status {m.status})")
+
+
+@router.get("/{media_id}/views/{idx}/thumbnail", response_class=Response)
+def view_thumbnail(media_id: str, idx: int, core: CoreDep, size: int = 320) -> Response:
+    size = max(32, min(size, 1024))
+    m = core.catalog.get_media(media_id)
+    v = core.catalog.get_view(f"{media_id}:{idx}")
+    return _thumb(core, v.image_sha256 or m.sha256, size)

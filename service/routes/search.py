@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import io
+import json
+
+from fastapi import APIRouter, Request
+from PIL import Image, UnidentifiedImageError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from indexer.errors import CorruptMedia, InvalidRequest, MediaTooLarge, UnsupportedMedia
+from indexer.media.images import check_header
+from indexer.search import SearchFilters, SearchQuery
+from service.deps import Auth, CoreDep
+from service.schemas import SearchIn, SearchOut
+
+router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Auth])
+
+KIND_ALIASES = {"photo": "image"}
+
+
+@router.post("/search", response_model=SearchOut)
+async def search(request: Request, core: CoreDep) -> SearchOut:
+    """JSON `{"text", "media_id", "k", "filters"}`, or multipart with an `image` file and
+    optional `text`, `k` and `filters` (JSON) fields."""
+    ctype = request.headers.get("content-type", "")
+    image: Image.Image | None = None
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=10)
+        raw = {k: v for k, v in form.items() if isinstance(v, str)}
+        body = _parse_body({
+            "text": raw.get("text") or None, "media_id": raw.get("media_id") or None,
+            "k": int(raw["k"]) if raw.get("k", "").isdigit() else 10,
+            "filters": json.loads(raw["filters"]) if raw.get("filters") else {},
+        })
+        up = form.get("image")
+        if up is not None and not isinstance(up, str):
+            data = await up.read(core.settings.limits.max_upload_bytes + 1)
+            image = _decode_query_image(data, core)
+    else:
+        try:
+            payload = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InvalidRequest("body must be JSON or multipart/form-data") from e
+        body = _parse_body(payload)
+    kinds = None
+    if body.filters.kind:
+        kinds = sorted({KIND_ALIASES.get(k, k) for k in body.filters.kind})
+    q = SearchQuery(
+        text=body.text, image=image, example_media_id=body.media_id, k=body.k,
+        filters=SearchFilters(kinds=kinds, media_ids=body.filters.media_ids,
+                              date_from=body.filters.date_from, date_to=body.filters.date_to),
+    )
+    resp = await run_in_threadpool(core.search.search, q)
+    return SearchOut(results=[_result(r) for r in resp.results], timings_ms=resp.timings_ms,
+                     lists=resp.lists)
+
+
+def _parse_body(payload: object) -> SearchIn:
+    try:
+        return SearchIn.model_validate(payload)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise InvalidRequest(f"invalid search request: {loc}: {first['msg']}") from e
+
+
+def _decode_query_image(data: bytes, core) -> Image.Image:  # type: ignore[no-untyped-def]
+    if not data:
+        raise InvalidRequest("the query image is empty")
+    if len(data) > core.settings.limits.max_upload_bytes:
+        raise MediaTooLarge("the query image is over the upload size limit")
+    try:
+        img = Image.open(io.BytesIO(data))
+        check_header(img, core.settings.limits)
+        img.load()
+        return img.convert("RGB")
+    except UnidentifiedImageError as e:
+        raise UnsupportedMedia("the query file is not an image") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CorruptMedia(f"the query image is truncated or corrupt: {e}") from e
+
+
+def _result(r) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    d = r.to_dict()
+    d["thumbnail_url"] = f"/v1/media/{r.media_id}/views/{r.view.idx}/thumbnail"
+    return d

@@ -1,0 +1,103 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadItem(BaseModel):
+    filename: str | None
+    media_id: str | None = None
+    job_id: str | None = None
+    status: str
+    duplicate: bool = False
+    kind: str | None = None
+    error: ErrorBody | None = None
+
+
+class UploadResponse(BaseModel):
+    items: list[UploadItem]
+
+
+class JobOut(BaseModel):
+    job_id: str
+    media_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: float
+    stage: str | None
+    error: str | None
+    warnings: list[Any]
+    attempts: int
+    timings_ms: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class BoxOut(BaseModel):
+    label: str
+    score: float
+    box: list[float]
+
+
+class ViewOut(BaseModel):
+    view_id: str
+    idx: int
+    kind: str
+    t_start: float | None
+    t_end: float | None
+    page: int | None
+    width: int | None
+    height: int | None
+    caption: str
+    tags: list[dict[str, Any]]
+    ocr: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+    colors: dict[str, Any]
+    thumbnail_url: str
+
+
+class MediaOut(BaseModel):
+    media_id: str
+    kind: str
+    mime: str
+    size: int
+    sha256: str
+    width: int | None
+    height: int | None
+    duration_s: float | None
+    filename: str | None
+    status: str
+    error: str | None
+    warnings: list[Any]
+    created_at: datetime
+    thumbnail_url: str
+    views: list[ViewOut] = Field(default_factory=list)
+
+
+class SearchFiltersIn(BaseModel):
+    kind: list[Literal["image", "video", "document", "photo"]] | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    media_ids: list[str] | None = None
+
+
+class SearchIn(BaseModel):
+    text: str | None = Field(default=None, max_length=1000)
+    media_id: str | None = None
+    k: int = Field(default=10, ge=1, le=200)
+    filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
+
+
+class SearchOut(BaseModel):
+    results: list[dict[str, Any]]
+    timings_ms: dict[str, float]
+    lists: dict[str, int]
