@@ -1,0 +1,236 @@
+"""The embedded default backend: small pretrained models that run on a laptop CPU, offline.
+
+- EfficientNet-Lite0 (ImageNet-1k): class probabilities -> concept tags, and 1280-d pooled
+  features -> the `visual` space (image -> image).
+- all-MiniLM-L6-v2: the 384-d `semantic` space for text; images enter it by ConSE over the
+  classifier's top classes (see conse.py), fused with their OCR text and detected faces.
+- RapidOCR (gated), a bundled face cascade, measured colours.
+`answer` and `extract` are not implemented here yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from indexer.domain import (
+    Answer,
+    Description,
+    DetectedObject,
+    OcrLine,
+    Tag,
+    Turn,
+    ViewEncoding,
+    ViewInput,
+)
+from indexer.errors import ModelUnavailable
+from indexer.models.base import l2_normalize
+from indexer.models.cpu import conse
+from indexer.models.cpu.caption import build_caption
+from indexer.models.cpu.classifier import Classifier
+from indexer.models.cpu.colors import measure_colors
+from indexer.models.cpu.detectors import FaceDetector, people_from_faces
+from indexer.models.cpu.ocr import OcrEngine, likely_text
+from indexer.models.cpu.text import TextEncoder
+from indexer.settings import ModelSettings
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "cpu-effnetlite0-minilm-v1"
+DEFAULT_CONSE = conse.ConseConfig()
+OCR_WEIGHT = 0.6  # weight of the OCR-text vector against the ConSE vector (unit norms)
+PERSON_WEIGHT = 0.5  # weight of "a photo of a person" per detected face confidence
+PERSON_TEXT = "a photo of a person, a human face."
+TOP_TAGS = 5
+_WORD = re.compile(r"[a-z0-9]+")
+_PERSON_WORDS = frozenset(
+    "person people man men woman women face faces human humans boy girl child portrait "
+    "astronaut someone selfie".split())
+
+
+class CpuModel:
+    model_id = MODEL_ID
+    spaces = {"semantic": 384, "visual": 1280}
+
+    def __init__(self, settings: ModelSettings | None = None,
+                 conse_config: conse.ConseConfig = DEFAULT_CONSE) -> None:
+        self.settings = settings or ModelSettings()
+        self.cfg = conse_config
+        self.classifier = Classifier()
+        self.text = TextEncoder()
+        self.ocr = OcrEngine(threads=max(1, self.settings.torch_threads))
+        self.faces = FaceDetector()
+        self.crops: tuple[str, ...] = ("full",)
+        self._class_emb: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def load(self) -> None:
+        if self._class_emb is not None:
+            return
+        with self._lock:
+            if self._class_emb is not None:
+                return
+            import torch
+
+            torch.set_num_threads(max(1, self.settings.torch_threads))
+            t0 = time.perf_counter()
+            self.classifier.load()
+            self.text.load()
+            self._class_emb = conse.class_embeddings(self.text, self.cfg)
+            if self.settings.ocr != "off":
+                self.ocr.load()
+            self.faces.load()
+            log.info("cpu model loaded in %.1fs", time.perf_counter() - t0)
+
+    @property
+    def class_emb(self) -> np.ndarray:
+        self.load()
+        assert self._class_emb is not None
+        return self._class_emb
+
+    def _tick(self, stage: str, t0: float) -> float:
+        t1 = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (t1 - t0)
+        return t1
+
+    # -- encoding --------------------------------------------------------------------------
+    def _classify(self, views: Sequence[ViewInput]) -> tuple[np.ndarray, np.ndarray]:
+        probs_all, feats_all = [], []
+        bs = max(1, self.settings.batch_size)
+        for s in range(0, len(views), bs):
+            p, f = self.classifier.run([v.image for v in views[s : s + bs]], self.crops)
+            probs_all.append(p)
+            feats_all.append(f)
+        return np.concatenate(probs_all), np.concatenate(feats_all)
+
+    def _read_text(self, view: ViewInput) -> list[OcrLine]:
+        mode = self.settings.ocr
+        if mode == "off" or (mode == "gated" and not likely_text(view.image)):
+            return []
+        return self.ocr.read(view.image)
+
+    def encode_views(self, views: Sequence[ViewInput]) -> list[ViewEncoding]:
+        self.load()
+        if not views:
+            return []
+        t = time.perf_counter()
+        probs, feats = self._classify(views)
+        t = self._tick("classifier", t)
+        sem = conse.semantic_vectors(probs, self.class_emb, self.cfg)
+        t = self._tick("conse", t)
+        out: list[ViewEncoding] = []
+        for i, view in enumerate(views):
+            ocr_lines = self._read_text(view)
+            t = self._tick("ocr", t)
+            faces = self.faces.detect(view.image)
+            objects = faces + people_from_faces(faces, *view.image.size)
+            t = self._tick("detectors", t)
+            colors = measure_colors(view.image)
+            t = self._tick("colors", t)
+            desc = self._description(probs[i], ocr_lines, objects, colors)
+            text = " ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip())
+            vec = self._fuse(sem[i], text, faces)
+            t = self._tick("text", t)
+            out.append(ViewEncoding(desc, {"semantic": vec, "visual": l2_normalize(feats[i])}))
+        return out
+
+    def _fuse(self, conse_vec: np.ndarray, text: str, faces: list[DetectedObject]) -> np.ndarray:
+        v = conse_vec.astype(np.float32).copy()
+        if text.strip():
+            v += OCR_WEIGHT * self.text.embed([f"text: {text[:500]}"], cache=False)[0]
+        if faces:
+            v += PERSON_WEIGHT * max(f.score for f in faces) * self.text.embed([PERSON_TEXT])[0]
+        return l2_normalize(v)
+
+    def _description(self, probs: np.ndarray, ocr_lines: list[OcrLine],
+                     objects: list[DetectedObject], colors: dict[str, Any]) -> Description:
+        data = conse.class_data()
+        top = np.argsort(-probs)[:TOP_TAGS]
+        tags = [Tag(data.names[k], round(float(probs[k]), 4), "classifier") for k in top
+                if probs[k] >= 0.01]
+        tags += [Tag(name, round(p, 4), "hierarchy") for name, p in conse.hierarchy_tags(probs)]
+        if any(o.label == "face" for o in objects):
+            tags.append(Tag("person", max(o.score for o in objects if o.label == "face"),
+                            "detector"))
+        caption = build_caption(tags, objects, ocr_lines, colors)
+        extra = {
+            "top_classes": [[int(k), round(float(probs[k]), 5)] for k in np.argsort(-probs)[:10]],
+            "model_id": self.model_id,
+        }
+        return Description(caption=caption, tags=tags, ocr=ocr_lines, objects=objects,
+                           colors=colors, extra=extra)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        self.load()
+        return self.text.embed(list(texts))
+
+    def embed_query_images(self, views: Sequence[ViewInput]) -> list[dict[str, np.ndarray]]:
+        self.load()
+        if not views:
+            return []
+        probs, feats = self._classify(views)
+        sem = conse.semantic_vectors(probs, self.class_emb, self.cfg)
+        return [{"semantic": sem[i], "visual": l2_normalize(feats[i])} for i in range(len(views))]
+
+    def describe(self, view: ViewInput) -> Description:
+        return self.encode_views([view])[0].description
+
+    # -- reranking -------------------------------------------------------------------------
+    def _semantic_from_description(self, d: Description) -> np.ndarray | None:
+        top = d.extra.get("top_classes")
+        if not top:
+            return None
+        probs = np.zeros((1, len(conse.class_data().names)), np.float32)
+        for k, p in top:
+            probs[0, int(k)] = float(p)
+        v = conse.semantic_vectors(probs, self.class_emb, self.cfg)[0]
+        faces = [o for o in d.objects if o.label == "face"]
+        return self._fuse(v, d.ocr_text, faces)
+
+    def score(self, query: str, view: ViewInput, description: Description | None) -> float:
+        """Noisy-or of calibrated evidence: semantic similarity, concept tags, OCR terms and
+        detected people. Unrelated images land below ~0.2 on the bundled samples."""
+        self.load()
+        d = description or self.describe(view)
+        q = self.text.embed([query])[0]
+        vec = self._semantic_from_description(d)
+        if vec is None:
+            vec = self.encode_views([view])[0].vectors["semantic"]
+        sem = float(np.dot(q, vec))
+        sem_c = float(np.clip((sem - 0.25) / 0.35, 0.0, 1.0))
+        # concept: a tag whose text means what the query says, weighted by its probability
+        labels = [t for t in d.tags if t.source in ("classifier", "hierarchy")]
+        concept = 0.0
+        if labels:
+            tv = self.text.embed([f"a photo of a {t.label}" for t in labels])
+            sims = tv @ q
+            for t, s in zip(labels, sims, strict=True):
+                match = float(np.clip((s - 0.45) / 0.3, 0.0, 1.0))
+                concept = max(concept, match * min(1.0, t.score / 0.5))
+        words = [w for w in _WORD.findall(query.lower()) if len(w) >= 3]
+        ocr_text = d.ocr_text.lower()
+        ocr = (sum(w in ocr_text for w in words) / len(words)) if words and ocr_text else 0.0
+        people = 0.0
+        if _PERSON_WORDS.intersection(_WORD.findall(query.lower())):
+            people = max((o.score for o in d.objects if o.label == "face"), default=0.0)
+        miss = (1 - 0.7 * sem_c) * (1 - 0.8 * concept) * (1 - 0.9 * ocr) * (1 - 0.7 * people)
+        return float(np.clip(1.0 - miss, 0.0, 1.0))
+
+    # -- not here yet ----------------------------------------------------------------------
+    def answer(self, question: str, views: Sequence[ViewInput],
+               descriptions: Sequence[Description], history: Sequence[Turn] = ()) -> Answer:
+        raise ModelUnavailable("answer is not implemented in the cpu backend yet")
+
+    def extract(self, view: ViewInput, kind: str) -> dict[str, Any]:
+        raise ModelUnavailable("extract is not implemented in the cpu backend yet")
+
+
+__all__ = ["MODEL_ID", "CpuModel"]

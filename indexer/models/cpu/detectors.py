@@ -1,0 +1,158 @@
+"""Faces (and the people they imply) from a bundled cascade, with non-max suppression.
+
+opencv-python-headless 5.x no longer ships `CascadeClassifier`, `HOGDescriptor` or the Haar
+XML files (they moved to contrib), so the detector is chosen at load time:
+1. OpenCV's Haar frontal-face cascade, where this OpenCV still has it (4.x);
+2. else the LBP frontal-face cascade that scikit-image ships, run by skimage.feature.Cascade;
+3. else none (logged once): descriptions then carry no faces.
+ImageNet has no person class, so a "person" object is derived from each face (a box below
+and around it, marked in the object label's source by extra["person_from"] = "face").
+
+Cost control: the detector runs on a grey copy whose longer side is `side` px, and only when
+the image has skin-coloured pixels (YCrCb test) or is greyscale.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from indexer.domain import Box, DetectedObject
+
+log = logging.getLogger(__name__)
+
+
+def nms(boxes: list[tuple[Box, float]], iou_thr: float = 0.3) -> list[tuple[Box, float, int]]:
+    """Greedy NMS; returns (box, best score, number of raw boxes merged into it)."""
+    order = sorted(boxes, key=lambda bs: -bs[1])
+    kept: list[tuple[Box, float, int]] = []
+    for b, s in order:
+        for k, (kb, ks, kn) in enumerate(kept):
+            if iou(b, kb) > iou_thr or _inside(b, kb) or _inside(kb, b):
+                kept[k] = (kb, ks, kn + 1)
+                break
+        else:
+            kept.append((b, s, 1))
+    return kept
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    inter = ix * iy
+    union = a.area + b.area - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _inside(a: Box, b: Box) -> bool:
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    return a.area > 0 and ix * iy >= 0.8 * a.area
+
+
+def skin_fraction(image: Image.Image) -> float:
+    """Share of pixels in the classic YCrCb skin range (Chai & Ngan) on a 64 px thumbnail."""
+    small = image.convert("RGB").resize((64, 64), Image.BILINEAR)
+    ycc = np.asarray(small.convert("YCbCr"), dtype=np.int16)
+    cb, cr = ycc[..., 1], ycc[..., 2]
+    mask = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
+    return float(mask.mean())
+
+
+def is_grey(image: Image.Image) -> bool:
+    if image.mode in ("L", "1", "I", "F", "LA"):
+        return True
+    a = np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.int16)
+    return int(np.abs(a[..., 0] - a[..., 1]).max()) < 8 and int(np.abs(a[..., 1] - a[..., 2]).max()) < 8
+
+
+class FaceDetector:
+    def __init__(self, *, side: int = 320, min_skin: float = 0.01) -> None:
+        self.side = side
+        self.min_skin = min_skin
+        self._impl: Any = None
+        self._kind = ""
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        self.load()
+        return self._kind
+
+    def load(self) -> None:
+        with self._lock:
+            if self._impl is not None or self._kind == "none":
+                return
+            try:
+                import cv2
+
+                path = getattr(getattr(cv2, "data", None), "haarcascades", "")
+                path += "haarcascade_frontalface_default.xml"
+                if hasattr(cv2, "CascadeClassifier"):
+                    c = cv2.CascadeClassifier(path)
+                    if not c.empty():
+                        self._impl, self._kind = c, "opencv-haar"
+                        return
+            except Exception:  # pragma: no cover - depends on the OpenCV build
+                log.debug("no OpenCV Haar cascade", exc_info=True)
+            try:
+                from skimage.data import lbp_frontal_face_cascade_filename
+                from skimage.feature import Cascade
+
+                self._impl = Cascade(lbp_frontal_face_cascade_filename())
+                self._kind = "skimage-lbp"
+            except Exception:
+                log.warning("no face detector available (OpenCV 5 lacks cascades, no skimage)")
+                self._kind = "none"
+
+    def detect(self, image: Image.Image, *, gate: bool = True) -> list[DetectedObject]:
+        self.load()
+        if self._impl is None:
+            return []
+        if gate and not is_grey(image) and skin_fraction(image) < self.min_skin:
+            return []
+        grey = image.convert("L")
+        w, h = grey.size
+        s = min(1.0, self.side / max(w, h))
+        if s < 1.0:
+            grey = grey.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+        raw: list[tuple[Box, float]] = []
+        if self._kind == "opencv-haar":
+            import cv2
+
+            g = np.asarray(grey)
+            rects, _, weights = self._impl.detectMultiScale3(
+                g, scaleFactor=1.1, minNeighbors=6, minSize=(24, 24), outputRejectLevels=True)
+            for (x, y, bw, bh), wt in zip(rects, np.ravel(weights), strict=False):
+                raw.append((Box(x / s, y / s, (x + bw) / s, (y + bh) / s),
+                            float(1 / (1 + np.exp(-(float(wt) - 2.0))))))
+        else:
+            g = np.asarray(grey, dtype=np.float32) / 255.0
+            with self._lock:  # the skimage cascade object is not re-entrant
+                dets = self._impl.detect_multi_scale(
+                    img=g, scale_factor=1.2, step_ratio=1, min_size=(24, 24),
+                    max_size=(max(g.shape), max(g.shape)), min_neighbor_number=4)
+            for d in dets:
+                x, y, bw, bh = d["c"], d["r"], d["width"], d["height"]
+                raw.append((Box(x / s, y / s, (x + bw) / s, (y + bh) / s), 0.6))
+        faces: list[DetectedObject] = []
+        for box, score, n in nms(raw):
+            # more raw hits on the same spot -> more confident
+            conf = min(0.99, score + 0.1 * (n - 1))
+            faces.append(DetectedObject("face", round(conf, 3), box))
+        return faces
+
+
+def people_from_faces(faces: list[DetectedObject], width: int, height: int) -> list[DetectedObject]:
+    """A person box implied by each face: ~3 face-widths wide, down to ~6 face-heights."""
+    out = []
+    for f in faces:
+        fw, fh = f.box.x1 - f.box.x0, f.box.y1 - f.box.y0
+        box = Box(max(0.0, f.box.x0 - fw), max(0.0, f.box.y0 - 0.3 * fh),
+                  min(float(width), f.box.x1 + fw), min(float(height), f.box.y1 + 6 * fh))
+        out.append(DetectedObject("person", round(f.score * 0.9, 3), box))
+    return out
