@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from copy import deepcopy
 from pathlib import Path
@@ -293,6 +295,26 @@ def test_kustomizations_list_every_manifest_and_render() -> None:
         docs = _render(directory)
         names = [(d["kind"], d["metadata"]["name"]) for d in docs]
         assert len(names) == len(set(names)), f"duplicate objects in {directory}"
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
+@pytest.mark.parametrize("directory", [K8S_BASE, K8S_VLLM], ids=["base", "vllm"])
+def test_mini_renderer_agrees_with_kubectl_kustomize(directory: Path) -> None:
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    real = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out.stdout) if d}
+    mine = {(d["kind"], d["metadata"]["name"]): d for d in _render(directory)}
+    assert set(real) == set(mine)
+    namespace = _kustomization(directory)["namespace"]
+    for key, doc in real.items():
+        if key[0] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace, key
+        mine_doc = deepcopy(mine[key])
+        mine_doc["metadata"].pop("namespace", None)
+        doc["metadata"].pop("namespace", None)
+        assert doc == mine_doc, key
 
 
 # ==== tests: settings =====================================================================
