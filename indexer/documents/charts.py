@@ -244,11 +244,10 @@ class ChartReader:
         import cv2
 
         sat = _saturation(self.arr)
-        mask = ((sat > 40) | (self.gray < 200)).astype(np.uint8)
-        # ignore text: dark thin strokes; colours only
-        mask &= (sat > 40).astype(np.uint8)
-        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-        n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        # colours only: dark text strokes stay out of the disk
+        raw = (sat > 40).astype(np.uint8)
+        closed = cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+        n, labels, stats, cents = cv2.connectedComponentsWithStats(closed, connectivity=8)
         if n <= 1:
             return None
         k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
@@ -270,15 +269,15 @@ class ChartReader:
         centers = np.array([c for c, _ in clusters], dtype=np.float32)
         assign = np.argmin(((pix[:, None, :] - centers[None, :, :]) ** 2).sum(-1), axis=1)
         total = float(len(assign))
-        wedges = []
-        for i, (c, _) in enumerate(clusters):
+        wedges: list[dict[str, float]] = []
+        for i, (_c, _) in enumerate(clusters):
             m = assign == i
             share = float(m.sum()) / total
             if share < 0.01:
                 continue
             a = np.radians(ang[m])
             mid = math.degrees(math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean())))
-            wedges.append({"color": c, "share": share, "mid": mid})
+            wedges.append({"share": share, "mid": mid})
         r = (w + h) / 4.0
         cand = []
         for ln in self.lines:
@@ -301,7 +300,7 @@ class ChartReader:
         names = [""] * len(wedges)
         used: set[int] = set()
         done: set[int] = set()
-        for _c, wi, j in sorted(costs):
+        for _cost, wi, j in sorted(costs):
             if wi in done or j in used:
                 continue
             names[wi] = cand[j][0].text
@@ -493,15 +492,13 @@ class ChartReader:
                 mid = (c.y0 + c.y1) // 2
                 lo, hi = max(0, c.x0 - 3), min(self.W, c.x1 + 4)
                 strip = self.arr[max(c.y0 + 1, mid - 1):min(c.y1, mid + 2), lo:hi].mean(axis=0)
-            cov = _coverage(strip, c.color, bg, strip)
+            cov = _coverage(strip, c.color, (bg[0], bg[1], bg[2]), strip)
             e = _edges(cov)
             if e is None:
                 continue
             s0, s1 = lo + e[0], lo + e[1]
-            if vertical:
-                far = s0 if base_at_end else s1
-            else:
-                far = s1 if base_at_end else s0
+            # the value edge is the one away from the shared baseline
+            far = (s0 if base_at_end else s1) if vertical else (s1 if base_at_end else s0)
             value = a * far + b if cal else None
             centre = (c.x0 + c.x1 + 1) / 2 if vertical else (c.y0 + c.y1 + 1) / 2
             label = self._category(cat_lines, centre, vertical, (c.w if vertical else c.h))
@@ -564,8 +561,8 @@ class ChartReader:
             cm = np.zeros_like(mask)
             cm[ys[m], xs[m]] = True
             pts = []
-            for px, xv in xpos:
-                xi = int(px)
+            for xp, xv in xpos:
+                xi = int(xp)
                 if not (left < xi < right):
                     continue
                 rows = np.nonzero(cm[:, max(left, xi - 1):xi + 2].any(axis=1))[0]

@@ -246,7 +246,8 @@ def _pairs_in_line(text: str) -> list[tuple[str, str]]:
 def extract_kv(lines: list[OcrLine] | list[str], *, dayfirst: bool = True) -> list[KeyValue]:
     """Key-value pairs in reading order (rows top to bottom)."""
     plain = bool(lines) and not isinstance(lines[0], OcrLine)
-    ocr_lines = [ln if isinstance(ln, OcrLine) else OcrLine(str(ln), 1.0, Box(0, i * 10, 1, i * 10 + 9))
+    ocr_lines = [ln if isinstance(ln, OcrLine)
+                 else OcrLine(str(ln), 1.0, Box(0, i * 10, 1, i * 10 + 9))
                  for i, ln in enumerate(lines)]
     out: list[KeyValue] = []
     for row in group_rows(ocr_lines):
@@ -257,13 +258,12 @@ def extract_kv(lines: list[OcrLine] | list[str], *, dayfirst: bool = True) -> li
             if not pairs and i + 1 < len(row) and i + 1 not in used:
                 key_txt = ln.text.strip()
                 nxt = row[i + 1].text.strip()
-                if key_txt.endswith((":", "：")) or (
-                    re.fullmatch(_KEY, key_txt) and
-                    type_value(nxt, dayfirst=dayfirst)["type"] in {"amount", "date"}
-                ):
-                    if not _pairs_in_line(nxt):
-                        pairs = [(key_txt.rstrip(":：").strip(), nxt)]
-                        used.add(i + 1)
+                keyish = key_txt.endswith((":", "：")) or bool(
+                    re.fullmatch(_KEY, key_txt)
+                    and type_value(nxt, dayfirst=dayfirst)["type"] in {"amount", "date"})
+                if keyish and not _pairs_in_line(nxt):
+                    pairs = [(key_txt.rstrip(":：").strip(), nxt)]
+                    used.add(i + 1)
             if i in used:
                 continue
             for k, v in pairs:

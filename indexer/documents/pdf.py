@@ -97,9 +97,9 @@ def _to_pixels(
     """PDF user-space rect (l, b, r, t) -> pixel box on the rendered (rotated) page."""
     cl, cb, cr, ct = crop
     cw, ch = cr - cl, ct - cb
-    l, b, r, t = rect
+    rl, b, r, t = rect
     # unrotated page: origin top-left, y down, in points
-    x0, x1 = l - cl, r - cl
+    x0, x1 = rl - cl, r - cl
     y0, y1 = ct - t, ct - b
     if rotation == 90:  # page turned clockwise: (x, y) -> (ch - y, x)
         x0, y0, x1, y1 = ch - y1, x0, ch - y0, x1

@@ -18,9 +18,12 @@ FONT_PATHS = (
     "DejaVuSans.ttf",
 )
 
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
-         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee "
-         "zulu river stone cloud maple amber cedar harbor meadow silver copper garden").split()
+WORDS = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
+    "uniform", "victor", "whiskey", "xray", "yankee", "zulu", "river", "stone", "cloud", "maple",
+    "amber", "cedar", "harbor", "meadow", "silver", "copper", "garden",
+]
 
 
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -61,9 +64,9 @@ def table_image(rows: list[list[str]], *, ruled: bool = True, font_size: int = 2
     for w in col_w:
         xs.append(xs[-1] + w)
     ys = [y0 + i * row_h for i in range(len(rows) + 1)]
-    for r, row in enumerate(rows):
-        for c, v in enumerate(row):
-            d.text((xs[c] + pad, ys[r] + pad), v, fill="black", font=f)
+    for ri, cells in enumerate(rows):
+        for ci, v in enumerate(cells):
+            d.text((xs[ci] + pad, ys[ri] + pad), v, fill="black", font=f)
     if ruled:
         for y in ys:
             d.line([(xs[0], y), (xs[-1], y)], fill="black", width=2)
