@@ -551,8 +551,24 @@ def _scan(
         t0: float | None = None
         last_t = 0.0
         n = 0
+        bad_packets = 0
+        last_err: Exception | None = None
+
+        def frames() -> Iterator[Any]:
+            nonlocal bad_packets, last_err
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except (av.error.FFmpegError, ValueError) as exc:
+                    bad_packets += 1  # skip a damaged packet; give up after many
+                    last_err = exc
+                    if bad_packets > 100:
+                        raise
+                    continue
+                yield from decoded
+
         try:
-            for frame in container.decode(stream):
+            for frame in frames():
                 ft = frame.time
                 if ft is None:
                     ft = n / info.fps
@@ -579,7 +595,10 @@ def _scan(
             partial = True
             warnings.append(f"decoding stopped at {last_t:.1f} s: {exc}")
         if n == 0:
-            raise CorruptMedia("video stream contains no decodable frames")
+            why = f": {last_err}" if last_err else ""
+            raise CorruptMedia(f"video stream contains no decodable frames{why}")
+        if bad_packets:
+            warnings.append(f"skipped {bad_packets} damaged packet(s) while decoding")
         end_t = last_t + 1.0 / info.fps
         if not partial and info.duration_s > 0 and end_t < 0.9 * info.duration_s - 0.5:
             warnings.append(
