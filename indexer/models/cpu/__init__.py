@@ -49,9 +49,9 @@ PERSON_WEIGHT = 0.5  # weight of "a photo of a person" per detected face confide
 PERSON_TEXT = "a photo of a person, a human face."
 TOP_TAGS = 5
 _WORD = re.compile(r"[a-z0-9]+")
-_PERSON_WORDS = frozenset(
-    "person people man men woman women face faces human humans boy girl child portrait "
-    "astronaut someone selfie".split())
+_PERSON_WORDS = frozenset({
+    "person", "people", "man", "men", "woman", "women", "face", "faces", "human", "humans",
+    "boy", "girl", "child", "portrait", "astronaut", "someone", "selfie"})
 
 
 class CpuModel:

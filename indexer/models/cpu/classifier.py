@@ -29,7 +29,7 @@ def to_input(image: Image.Image, crop: str = "full") -> np.ndarray:
         w, h = im.size
         s = min(w, h)
         im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    im = im.resize((INPUT_SIZE, INPUT_SIZE), Image.BILINEAR, reducing_gap=2.0)
+    im = im.resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
     x = (np.asarray(im, dtype=np.float32) - 127.0) / 128.0
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 

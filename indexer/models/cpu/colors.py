@@ -49,7 +49,7 @@ def _summary(rgb: np.ndarray, names: np.ndarray) -> dict[str, Any]:
 
 
 def measure_colors(image: Image.Image) -> dict[str, Any]:
-    small = image.convert("RGB").resize((64, 64), Image.BILINEAR)
+    small = image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     rgb = np.asarray(small, dtype=np.float32)
     names = name_pixels(np.asarray(small.convert("HSV")))
     centre = np.zeros((64, 64), bool)

@@ -173,9 +173,9 @@ def hierarchy_tags(
     """General concepts ("cat", "animal") whose aggregated probability is at least min_p."""
     data = class_data()
     agg = data.membership @ probs_row
-    idx = np.nonzero(agg >= min_p)[0]
     # most probable first; among equals the more specific (deeper) concept first
-    idx = sorted(idx, key=lambda k: (-round(float(agg[k]), 3), data.concept_depth[k]))
+    idx = sorted(np.nonzero(agg >= min_p)[0].tolist(),
+                 key=lambda k: (-round(float(agg[k]), 3), data.concept_depth[k]))
     out: list[tuple[str, float]] = []
     seen: set[str] = set()
     for k in idx:

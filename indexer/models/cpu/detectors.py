@@ -56,7 +56,7 @@ def _inside(a: Box, b: Box) -> bool:
 
 def skin_fraction(image: Image.Image) -> float:
     """Share of pixels in the classic YCrCb skin range (Chai & Ngan) on a 64 px thumbnail."""
-    small = image.convert("RGB").resize((64, 64), Image.BILINEAR)
+    small = image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     ycc = np.asarray(small.convert("YCbCr"), dtype=np.int16)
     cb, cr = ycc[..., 1], ycc[..., 2]
     mask = (cr >= 133) & (cr <= 173) & (cb >= 77) & (cb <= 127)
@@ -67,7 +67,9 @@ def is_grey(image: Image.Image) -> bool:
     if image.mode in ("L", "1", "I", "F", "LA"):
         return True
     a = np.asarray(image.convert("RGB").resize((32, 32)), dtype=np.int16)
-    return int(np.abs(a[..., 0] - a[..., 1]).max()) < 8 and int(np.abs(a[..., 1] - a[..., 2]).max()) < 8
+    rg = int(np.abs(a[..., 0] - a[..., 1]).max())
+    gb = int(np.abs(a[..., 1] - a[..., 2]).max())
+    return rg < 8 and gb < 8
 
 
 class FaceDetector:
@@ -119,11 +121,10 @@ class FaceDetector:
         w, h = grey.size
         s = min(1.0, self.side / max(w, h))
         if s < 1.0:
-            grey = grey.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+            size = (max(1, round(w * s)), max(1, round(h * s)))
+            grey = grey.resize(size, Image.Resampling.BILINEAR)
         raw: list[tuple[Box, float]] = []
         if self._kind == "opencv-haar":
-            import cv2
-
             g = np.asarray(grey)
             rects, _, weights = self._impl.detectMultiScale3(
                 g, scaleFactor=1.1, minNeighbors=6, minSize=(24, 24), outputRejectLevels=True)

@@ -36,7 +36,7 @@ def likely_text(image: Image.Image) -> bool:
     w, h = g.size
     s = GATE_SIDE / max(w, h)
     if s < 1:
-        g = g.resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR)
+        g = g.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
     a = np.asarray(g)
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     strokes = np.maximum(cv2.morphologyEx(a, cv2.MORPH_TOPHAT, k),
@@ -44,9 +44,10 @@ def likely_text(image: Image.Image) -> bool:
     _, bw = cv2.threshold(strokes, 60, 255, cv2.THRESH_BINARY)
     if bw.mean() > 0.35 * 255:  # texture everywhere (gravel, grass): lines are meaningless
         bw = cv2.morphologyEx(bw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    lines = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3)))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
-    for x, y, bw_, bh, area in stats[1:]:
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3))
+    lines = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, close)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    for _x, _y, bw_, bh, area in stats[1:]:
         if 5 <= bh <= 80 and bw_ >= 2.5 * bh and bw_ >= 20 and area >= 0.35 * bw_ * bh:
             return True
     return False

@@ -1,0 +1,144 @@
+"""The cpu backend with its real models on real photos (scikit-image samples) and a
+generated sign. Loaded once per session (conftest)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from indexer.domain import ViewInput
+from indexer.errors import ModelUnavailable
+from indexer.models.base import VisionLanguageModel
+from indexer.models.cpu import evalset
+
+pytestmark = pytest.mark.slow
+
+
+def test_cpu_satisfies_protocol_and_spaces(cpu_model):
+    assert isinstance(cpu_model, VisionLanguageModel)
+    assert cpu_model.spaces == {"semantic": 384, "visual": 1280}
+    assert cpu_model.model_id.startswith("cpu-")
+    v = cpu_model.embed_texts(["a cat", "a car"])
+    assert v.shape == (2, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("query", "target"),
+    [
+        ("a cat", "chelsea"),
+        ("a cup of coffee", "coffee"),
+        ("a rocket launch", "rocket"),
+        ("a motorcycle", "stereo_motorcycle"),
+        ("a brick wall", "brick"),
+        ("an astronaut", "astronaut"),
+        ("a shop sign that says open", "sign"),
+    ],
+)
+def test_cpu_text_to_image_ranks_right_photo_first(cpu_model, encoded, query, target):
+    names = list(encoded)
+    mat = np.stack([encoded[n].vectors["semantic"] for n in names])
+    np.testing.assert_allclose(np.linalg.norm(mat, axis=1), 1.0, atol=1e-5)
+    sims = mat @ cpu_model.embed_texts([query])[0]
+    assert names[int(np.argmax(sims))] == target, dict(zip(names, np.round(sims, 3), strict=True))
+
+
+def test_cpu_image_to_image_finds_crop_and_flip(cpu_model, encoded, sample_views):
+    chelsea = next(v for v in sample_views if v.view_id == "chelsea").image
+    w, h = chelsea.size
+    query = ImageOps.mirror(chelsea.crop((w // 8, h // 10, w - w // 6, h - h // 8)))
+    qv = cpu_model.embed_query_images([ViewInput("q", query)])[0]
+    names = list(encoded)
+    for space in ("visual", "semantic"):
+        sims = np.stack([encoded[n].vectors[space] for n in names]) @ qv[space]
+        assert names[int(np.argmax(sims))] == "chelsea", space
+
+
+def test_cpu_ocr_reads_generated_sign(encoded):
+    d = encoded["sign"].description
+    assert "OPEN" in d.ocr_text.upper()
+    line = next(x for x in d.ocr if "OPEN" in x.text.upper())
+    # the word was drawn in the middle band of the 640x480 image
+    assert 100 < line.box.center[0] < 540 and 140 < line.box.center[1] < 340
+    assert "OPEN" in d.caption
+
+
+def test_cpu_ocr_gate_skips_plain_photos_and_keeps_text():
+    from indexer.models.cpu.ocr import likely_text
+
+    assert likely_text(evalset.sample("sign"))
+    assert likely_text(evalset.sample("page"))
+    assert not likely_text(evalset.sample("chelsea"))
+    assert not likely_text(evalset.sample("astronaut"))
+    assert not likely_text(Image.new("RGB", (300, 200), (120, 130, 140)))
+
+
+def test_cpu_face_detector_finds_astronaut_face_and_nothing_in_coffee(encoded):
+    faces = [o for o in encoded["astronaut"].description.objects if o.label == "face"]
+    assert len(faces) == 1
+    cx, cy = faces[0].box.center
+    assert 150 < cx < 320 and 40 < cy < 200, faces[0].box  # Eileen Collins' face
+    for name in ("coffee", "chelsea", "rocket", "brick", "sign"):
+        assert not encoded[name].description.objects, name
+
+
+def test_cpu_caption_uses_only_evidence(encoded):
+    for name, enc in encoded.items():
+        d = enc.description
+        tags = {t.label for t in d.tags}
+        for label in re.findall(r"(?:shows |, )([^,;()]+) \(\d\.\d\d\)", d.caption):
+            assert label.strip() in tags, (name, label, d.caption)
+        for quoted in re.findall(r"text reads '(.*)'", d.caption):
+            assert quoted.rstrip(".") and quoted.rstrip(".")[:20] in d.ocr_text, name
+        m = re.search(r"(\d+) faces?", d.caption)
+        n_faces = int(m.group(1)) if m else 0
+        assert n_faces == sum(o.label == "face" for o in d.objects), name
+        for kind in re.findall(r"a kind of ([^;]+)", d.caption):
+            for part in kind.split(", "):
+                assert part in {t.label for t in d.tags if t.source == "hierarchy"}
+
+
+def test_cpu_tags_and_hierarchy(encoded):
+    tags = encoded["chelsea"].description.tags
+    cls = [t for t in tags if t.source == "classifier"]
+    assert "cat" in cls[0].label and cls[0].score > 0.5
+    hier = {t.label for t in tags if t.source == "hierarchy"}
+    assert {"cat", "animal"} <= hier
+    coffee_hier = {t.label for t in encoded["coffee"].description.tags if t.source == "hierarchy"}
+    assert "animal" not in coffee_hier
+    colors = encoded["sign"].description.colors
+    assert colors["background"]["name"] == "blue" and colors["main"]["name"] in {"white", "red"}
+
+
+def test_cpu_score_is_calibrated(cpu_model, encoded, sample_views):
+    by = {v.view_id: v for v in sample_views}
+
+    def s(q, n):
+        return cpu_model.score(q, by[n], encoded[n].description)
+
+    assert s("a cat", "chelsea") > 0.6
+    assert s("a cup of coffee", "coffee") > 0.6
+    assert s("open", "sign") > 0.6
+    for q, n in (("a cat", "coffee"), ("a cup of coffee", "brick"), ("a rocket launch", "chelsea")):
+        assert s(q, n) < 0.2, (q, n, s(q, n))
+    assert all(0.0 <= s("a horse", n) <= 1.0 for n in by)
+
+
+def test_cpu_encoding_is_deterministic(cpu_model, sample_views, encoded):
+    views = [v for v in sample_views if v.view_id in ("chelsea", "sign")]
+    again = cpu_model.encode_views(views)
+    for v, e in zip(views, again, strict=True):
+        for space in ("semantic", "visual"):
+            np.testing.assert_allclose(e.vectors[space], encoded[v.view_id].vectors[space],
+                                       atol=1e-5)
+        assert e.description.caption == encoded[v.view_id].description.caption
+
+
+def test_cpu_answer_and_extract_are_not_here_yet(cpu_model, sample_views):
+    with pytest.raises(ModelUnavailable):
+        cpu_model.answer("what is this?", sample_views[:1], [])
+    with pytest.raises(ModelUnavailable):
+        cpu_model.extract(sample_views[0], "table")
