@@ -34,6 +34,9 @@ class VectorSettings(BaseModel):
     hnsw_m: int = 32
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 128
+    # Qdrant server/cluster only: how a new collection is split and replicated
+    shard_number: int = 1
+    replication_factor: int = 1
 
 
 class CatalogSettings(BaseModel):

@@ -31,13 +31,6 @@ K8S_VLLM = DEPLOY / "k8s" / "overlays" / "vllm"
 DOCKERFILE_CPU = DEPLOY / "docker" / "Dockerfile.cpu"
 DOCKERFILE_CUDA = DEPLOY / "docker" / "Dockerfile.cuda"
 
-# PENDING settings: referenced by the manifests, not yet fields of VectorSettings.
-# Remove each name from this set once `indexer/settings.py` has the field:
-#   VectorSettings.shard_number: int = 1        (Qdrant create_collection shard_number)
-#   VectorSettings.replication_factor: int = 1  (Qdrant create_collection replication_factor)
-PENDING_SETTINGS = frozenset(
-    {"GLIMPSE_VECTORS__SHARD_NUMBER", "GLIMPSE_VECTORS__REPLICATION_FACTOR"}
-)
 
 API_PORT = 8000
 API_ARGV = ["glimpse", "serve", "--host", "0.0.0.0", "--port", str(API_PORT)]
@@ -326,15 +319,9 @@ def test_every_glimpse_env_var_is_a_real_setting() -> None:
     unknown = {
         name: sorted(where)
         for name, where in found.items()
-        if not _is_setting(name) and name not in PENDING_SETTINGS
+        if not _is_setting(name)
     }
     assert not unknown, f"GLIMPSE_ names that are not Settings fields: {unknown}"
-
-
-def test_pending_settings_are_really_pending() -> None:
-    # Fails once settings.py grows the field: then drop it from PENDING_SETTINGS.
-    for name in PENDING_SETTINGS:
-        assert not _is_setting(name), f"{name} now exists; remove it from PENDING_SETTINGS"
 
 
 def test_configmap_and_secret_values_load_into_settings(monkeypatch: pytest.MonkeyPatch) -> None:
