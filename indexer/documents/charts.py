@@ -468,8 +468,7 @@ class ChartReader:
         if cal is None:
             self.warnings.append("no numeric axis ticks could be read: bar values unknown")
         a, b = cal if cal else (0.0, 0.0)
-        bg = tuple(float(v) for v in np.median(
-            self.arr[top + 3:bottom - 2, left + 3:right - 2].reshape(-1, 3), axis=0))
+        bg = self._background(box)
         # baseline: the shared edge
         if vertical:
             ends = np.array([c.y1 for c in bars])
@@ -510,6 +509,7 @@ class ChartReader:
                 series[ci] = {"name": name, "points": [], "color": _hex(c.color)}
             series[ci]["points"].append(
                 [label, None if value is None else round(value, 4)])
+        _split_shared_labels(series)
         x_label, y_label = self._labels(box)
         return {"type": "bar", "orientation": orient, "title": self._title(top),
                 "x_label": x_label, "y_label": y_label,
@@ -517,6 +517,17 @@ class ChartReader:
                 "axis": {"ticks": [[round(p, 1), v] for p, v in ticks],
                          "fit": [a, b] if cal else None},
                 "plot_box": [left, top, right, bottom]}
+
+    def _background(self, box: tuple[int, int, int, int]) -> tuple[float, float, float]:
+        """Plot background: median of the low-saturation pixels (bars may cover most)."""
+        left, top, right, bottom = box
+        px = self.arr[top + 3:bottom - 2, left + 3:right - 2].reshape(-1, 3).astype(np.int16)
+        sat = px.max(axis=1) - px.min(axis=1)
+        light = px[(sat < 25) & (px.mean(axis=1) > 128)]
+        if len(light) < 50:
+            return (255.0, 255.0, 255.0)
+        med = np.median(light, axis=0)
+        return (float(med[0]), float(med[1]), float(med[2]))
 
     def _category(self, cands: list[OcrLine], centre: float, vertical: bool,
                   width: float) -> str:
@@ -578,6 +589,24 @@ class ChartReader:
         x_label, y_label = self._labels(box)
         return {"type": "line", "title": self._title(top), "x_label": x_label,
                 "y_label": y_label, "series": series, "plot_box": [left, top, right, bottom]}
+
+
+def _split_shared_labels(series: dict[int, dict[str, Any]]) -> None:
+    """OCR sometimes merges neighbouring category labels ("Foxtrot November"): when k
+    consecutive bars got the same k-word label, give each bar its word."""
+    for s in series.values():
+        pts = s["points"]
+        i = 0
+        while i < len(pts):
+            j = i
+            while j + 1 < len(pts) and pts[j + 1][0] == pts[i][0]:
+                j += 1
+            words = str(pts[i][0]).split()
+            k = j - i + 1
+            if k > 1 and len(words) == k:
+                for n in range(k):
+                    pts[i + n][0] = words[n]
+            i = j + 1
 
 
 def _hues(pixels: np.ndarray) -> np.ndarray:
