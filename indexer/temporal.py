@@ -45,7 +45,10 @@ def parse_time(text: str) -> float | None:
     return None
 
 
-_TIME_RE = r"(?:\d+:)?\d{1,2}:\d{1,2}(?:\.\d+)?|\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?|m|min|mins|minutes?)"
+_TIME_RE = (
+    r"(?:\d+:)?\d{1,2}:\d{1,2}(?:\.\d+)?"
+    r"|\d+(?:\.\d+)?\s*(?:s|sec|secs|seconds?|m|min|mins|minutes?)"
+)
 
 
 # --------------------------------------------------------------------------- matching
@@ -103,13 +106,13 @@ def _match_shot(i: int, shot: ShotDesc, subject: list[str], min_score: float) ->
     t0, t1, desc = shot
     best: _Match | None = None
     for tag in desc.tags:
-        if tag.score >= min_score and _label_matches(subject, tag.label):
-            if best is None or tag.score > best.score:
-                best = _Match(i, t0, t1, "tag", tag.label, tag.score, tag.source)
+        if (tag.score >= min_score and _label_matches(subject, tag.label)
+                and (best is None or tag.score > best.score)):
+            best = _Match(i, t0, t1, "tag", tag.label, tag.score, tag.source)
     for obj in desc.objects:
-        if obj.score >= min_score and _label_matches(subject, obj.label):
-            if best is None or obj.score > best.score:
-                best = _Match(i, t0, t1, "object", obj.label, obj.score, "detector")
+        if (obj.score >= min_score and _label_matches(subject, obj.label)
+                and (best is None or obj.score > best.score)):
+            best = _Match(i, t0, t1, "object", obj.label, obj.score, "detector")
     if best is None:
         for line in desc.ocr:
             if _label_matches(subject, line.text):

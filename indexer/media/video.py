@@ -30,7 +30,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from indexer.domain import Box, Description, OcrLine, Tag
+from indexer.domain import Description, OcrLine, Tag
 from indexer.errors import CorruptMedia, GlimpseError, MediaTooLarge, UnsupportedMedia
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,9 @@ def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
     delta = mx - mn
     safe = np.where(delta > 1e-6, delta, 1.0)
     hue = np.where(
-        mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+        mx == r,
+        ((g - b) / safe) % 6.0,
+        np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0),
     )
     hue = (hue / 6.0) % 1.0
     sat = np.where(mx > 1e-6, delta / np.maximum(mx, 1e-6), 0.0)
@@ -857,7 +859,8 @@ def extract_keyframes_bounded(
     )
     started = time.monotonic()
     deadline = started + timeout_s
-    proc = ctx.Process(target=_child_main, args=(send, os.fspath(path), kwargs), daemon=True)
+    proc = ctx.Process(  # type: ignore[attr-defined]
+        target=_child_main, args=(send, os.fspath(path), kwargs), daemon=True)
     proc.start()
     send.close()
     collector = _Collector(max_frames)
@@ -953,7 +956,7 @@ def summarize_shots(
     tag_shots: dict[str, list[int]] = {}
     obj_shots: dict[str, list[int]] = {}
     obj_max: Counter[str] = Counter()
-    obj_secs: Counter[str] = Counter()
+    obj_secs: dict[str, float] = {}
     ocr: dict[str, OcrLine] = {}
     for i, ((_, desc), dur) in enumerate(zip(descriptions, durs, strict=True)):
         best: dict[str, Tag] = {}
@@ -970,7 +973,7 @@ def summarize_shots(
         for label, cnt in per_shot.items():
             obj_shots.setdefault(label, []).append(i)
             obj_max[label] = max(obj_max[label], cnt)
-            obj_secs[label] += dur
+            obj_secs[label] = obj_secs.get(label, 0.0) + dur
         for line in desc.ocr:
             key = " ".join(line.text.split()).lower()
             if not key:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -15,7 +16,7 @@ from indexer.media.video import extract_keyframes, probe_video
 
 def _audio_only(path: Path, codec: str, fmt: str) -> None:
     with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=16000, layout="mono")
+        stream: Any = out.add_stream(codec, rate=16000, layout="mono")
         t = np.arange(16000 * 1) / 16000
         pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
         fmt_name = "s16" if codec == "pcm_s16le" else "fltp"
