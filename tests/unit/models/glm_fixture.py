@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ _CORPUS = [
     "0 1 2 3 4 5 6 7 8 9 10 100 1000 seconds frame timestamp",
 ]
 
-TINY_TEXT = {
+TINY_TEXT: dict[str, Any] = {
     "vocab_size": 0,  # set from the tokenizer
     "hidden_size": 64,
     "intermediate_size": 128,
@@ -113,7 +114,7 @@ TINY_TEXT = {
         "mrope_section": [2, 3, 3],
     },
 }
-TINY_VISION = {
+TINY_VISION: dict[str, Any] = {
     "depth": 2,
     "hidden_size": 32,
     "num_heads": 2,
