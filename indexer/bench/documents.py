@@ -126,7 +126,7 @@ def bench_documents(n_pages: int = 3, n_tables: int = 4, n_charts: int = 6) -> d
     ocr = OcrEngine(threads=1)
     ocr.load()
     t0 = time.perf_counter()
-    out = {
+    out: dict[str, Any] = {
         "ocr_vs_text_layer": bench_cer(ocr, n_pages),
         "tables": bench_tables(ocr, n_tables),
         "charts": bench_charts(ocr, n_charts),

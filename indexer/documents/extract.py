@@ -42,7 +42,7 @@ def _blank(image: Image.Image) -> bool:
 
 def _ocr_upright(image: Image.Image, ocr: OcrLike) -> tuple[Image.Image, list[OcrLine], int]:
     lines = ocr.read(image)
-    return upright(image, lines)
+    return upright(image, lines, ocr=ocr)
 
 
 def extract(view: ViewInput, kind: str, ocr: OcrLike) -> dict[str, Any]:

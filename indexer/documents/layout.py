@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -210,13 +211,55 @@ def rotate_box(box: Box, angle: int, width: int, height: int) -> Box:
     raise ValueError("angle must be a multiple of 90")
 
 
-def upright(image: Image.Image, lines: list[OcrLine], *,
+def _sideways_share(lines: list[OcrLine]) -> float:
+    tall = total = 0.0
+    for ln in lines:
+        w = len(ln.text.strip())
+        if w < 3:
+            continue
+        total += w
+        if (ln.box.y1 - ln.box.y0) > 1.5 * (ln.box.x1 - ln.box.x0):
+            tall += w
+    return tall / total if total else 0.0
+
+
+def _read_quality(lines: list[OcrLine]) -> float:
+    return sum(ln.score * len(ln.text.strip()) for ln in lines
+               if (ln.box.x1 - ln.box.x0) >= (ln.box.y1 - ln.box.y0))
+
+
+class _Reader(Protocol):
+    def read(self, image: Image.Image) -> list[OcrLine]: ...
+
+
+def upright(image: Image.Image, lines: list[OcrLine], *, ocr: _Reader | None = None,
             min_confidence: float = 0.45) -> tuple[Image.Image, list[OcrLine], int]:
-    """Rotate page and boxes upright when the vote is clear; returns (image, lines, angle)."""
+    """Rotate page and boxes upright; returns (image, lines, angle CCW).
+
+    Sideways pages (most text boxes tall): with an OCR engine, both quarter turns are read
+    and the one with more confident horizontal text wins (two extra reads, only for such
+    pages); without one, the ink vote decides. Upside-down pages: the ink vote, then one
+    re-read of the turned page when an OCR engine is given (else boxes are mapped)."""
+    if ocr is not None and _sideways_share(lines) > 0.5:
+        trials = []
+        for a in (90, 270):
+            img = image.rotate(a, expand=True)
+            found = ocr.read(img)
+            trials.append((_read_quality(found), a, img, found))
+        _q, a, img, found = max(trials, key=lambda t: t[0])
+        back, conf = detect_rotation(img, found)
+        if back == 180 and conf >= min_confidence:
+            a = (a + 180) % 360
+            img = image.rotate(a, expand=True)
+            W, H = img.size
+            found = [OcrLine(ln.text, ln.score, rotate_box(ln.box, 180, W, H)) for ln in found]
+        return img, found, a
     angle, conf = detect_rotation(image, lines)
     if angle == 0 or conf < min_confidence:
         return image, lines, 0
     W, H = image.size
     rotated = image.rotate(angle, expand=True)
+    if ocr is not None:  # text read upside down is often garbage: read the turned page
+        return rotated, ocr.read(rotated), angle
     moved = [OcrLine(ln.text, ln.score, rotate_box(ln.box, angle, W, H)) for ln in lines]
     return rotated, moved, angle
