@@ -217,10 +217,11 @@ def probe_video(
 
 _H_BINS, _S_BINS, _V_BINS = 16, 8, 8
 _FAST_FORMATS = {"yuv420p", "yuvj420p"}
+_SPLITS = np.array([0, _H_BINS, _H_BINS + _S_BINS])
 
 
-def _soft_hist(x: np.ndarray, bins: int, weights: np.ndarray | None, circular: bool) -> np.ndarray:
-    """Linear-interpolated histogram of x in [0, 1): changes continuously as values move."""
+def _soft_bins(x: np.ndarray, bins: int, circular: bool) -> tuple[np.ndarray, ...]:
+    """Linear-interpolated binning of x in [0, 1): (lo, hi, w_lo, w_hi) per value."""
     pos = x * bins - 0.5
     lo = np.floor(pos)
     frac = pos - lo
@@ -232,48 +233,11 @@ def _soft_hist(x: np.ndarray, bins: int, weights: np.ndarray | None, circular: b
     else:
         lo_i = np.clip(lo_i, 0, bins - 1)
         hi_i = np.clip(hi_i, 0, bins - 1)
-    w = np.ones_like(x) if weights is None else weights
-    h = np.bincount(lo_i, w * (1.0 - frac), minlength=bins)
-    h += np.bincount(hi_i, w * frac, minlength=bins)
-    return h / x.size
+    return lo_i, hi_i, 1.0 - frac, frac
 
 
-class _Sampler:
-    """Tiny-frame sampling straight from YUV planes (row/column index grids, built once)."""
-
-    def __init__(self, width: int, height: int, target_w: int = 64) -> None:
-        step = max(1, round(width / target_w))
-        self.rows = np.arange(0, height, step)
-        self.cols = np.arange(0, width, step)
-        self.crows = np.minimum(self.rows // 2, (height + 1) // 2 - 1)
-        self.ccols = np.minimum(self.cols // 2, (width + 1) // 2 - 1)
-        self.width, self.height = width, height
-
-    @staticmethod
-    def _plane(frame: Any, i: int) -> np.ndarray:
-        p = frame.planes[i]
-        arr = np.frombuffer(p, dtype=np.uint8)
-        return arr[: p.line_size * p.height].reshape(p.height, p.line_size)
-
-    def yuv(self, frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if frame.format.name not in _FAST_FORMATS or (frame.width, frame.height) != (
-            self.width,
-            self.height,
-        ):
-            frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
-        y = self._plane(frame, 0)[np.ix_(self.rows, self.cols)]
-        u = self._plane(frame, 1)[np.ix_(self.crows, self.ccols)]
-        v = self._plane(frame, 2)[np.ix_(self.crows, self.ccols)]
-        return y, u, v
-
-
-@dataclass
-class _Sig:
-    hist: np.ndarray  # [H | S | V] soft histograms
-    luma: np.ndarray  # tiny mean-removed luma, for near-duplicate checks
-
-
-def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
+def _hsv(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+    """BT.601 limited-range YUV (any float/uint arrays) -> hue, saturation, value in [0, 1]."""
     yf = (y.astype(np.float32) - 16.0) * (1.0 / 219.0)
     cb = (u.astype(np.float32) - 128.0) * (1.0 / 224.0)
     cr = (v.astype(np.float32) - 128.0) * (1.0 / 224.0)
@@ -292,24 +256,101 @@ def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
     hue = (hue / 6.0) % 1.0
     sat = np.where(mx > 1e-6, delta / np.maximum(mx, 1e-6), 0.0)
     sat = sat * np.minimum(1.0, mx * 4.0)  # dark pixels carry no reliable colour
-    hist = np.concatenate(
-        [
-            _soft_hist(hue.ravel(), _H_BINS, sat.ravel(), circular=True),
-            _soft_hist(np.minimum(sat.ravel(), 0.9999), _S_BINS, None, circular=False),
-            _soft_hist(np.minimum(mx.ravel(), 0.9999), _V_BINS, None, circular=False),
-        ]
-    )
-    luma = yf * 255.0
-    return _Sig(hist=hist, luma=luma - float(luma.mean()))
+    return hue, np.minimum(sat, 0.9999), np.minimum(mx, 0.9999)
+
+
+_LUT: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _lut() -> tuple[np.ndarray, np.ndarray]:
+    """Soft HSV-histogram contributions for every (Y>>2, U>>3, V>>3): 6 (bin, weight) each.
+
+    Built once (65,536 entries); per frame the histogram is then one gather + one bincount.
+    """
+    global _LUT
+    if _LUT is None:
+        k = np.arange(1 << 16)
+        y = (k >> 10) * 4 + 1.5
+        u = ((k >> 5) & 31) * 8 + 3.5
+        v = (k & 31) * 8 + 3.5
+        hue, sat, val = _hsv(y, u, v)
+        h_lo, h_hi, h_wl, h_wh = _soft_bins(hue, _H_BINS, circular=True)
+        s_lo, s_hi, s_wl, s_wh = _soft_bins(sat, _S_BINS, circular=False)
+        v_lo, v_hi, v_wl, v_wh = _soft_bins(val, _V_BINS, circular=False)
+        so, vo = _H_BINS, _H_BINS + _S_BINS
+        bins = np.stack([h_lo, h_hi, s_lo + so, s_hi + so, v_lo + vo, v_hi + vo], 1)
+        weights = np.stack([h_wl * sat, h_wh * sat, s_wl, s_wh, v_wl, v_wh], 1)
+        _LUT = (bins.astype(np.intp), weights.astype(np.float64))
+    return _LUT
+
+
+class _Sampler:
+    """Tiny-frame sampling straight from YUV planes (strided views, no colour conversion)."""
+
+    def __init__(self, width: int, height: int, target_w: int = 64) -> None:
+        self.step = max(2, 2 * round(width / (2 * target_w)))
+        self.width, self.height = width, height
+
+    @staticmethod
+    def _plane(frame: Any, i: int) -> np.ndarray:
+        p = frame.planes[i]
+        arr = np.frombuffer(p, dtype=np.uint8)
+        return arr[: p.line_size * p.height].reshape(p.height, p.line_size)[:, : p.width]
+
+    def yuv(self, frame: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if frame.format.name not in _FAST_FORMATS or (frame.width, frame.height) != (
+            self.width,
+            self.height,
+        ):
+            frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+        s, c = self.step, self.step // 2
+        y = self._plane(frame, 0)[::s, ::s]
+        u = self._plane(frame, 1)[::c, ::c]
+        v = self._plane(frame, 2)[::c, ::c]
+        h = min(y.shape[0], u.shape[0], v.shape[0])
+        w = min(y.shape[1], u.shape[1], v.shape[1])
+        return y[:h, :w], u[:h, :w], v[:h, :w]
+
+
+@dataclass
+class _Sig:
+    hist: np.ndarray  # [H | S | V] soft histograms
+    y: np.ndarray  # tiny luma, for near-duplicate checks
+
+    @property
+    def luma(self) -> np.ndarray:
+        f = self.y.astype(np.float32)
+        return f - float(f.mean())
+
+
+def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
+    bins, weights = _lut()
+    key = (
+        ((y >> 2).astype(np.intp) << 10) | ((u >> 3).astype(np.intp) << 5) | (v >> 3)
+    ).ravel()
+    hist = np.bincount(bins[key].ravel(), weights[key].ravel(), minlength=_H_BINS + 2 * _S_BINS)
+    return _Sig(hist=hist / key.size, y=y.copy())
+
+
+def _signature_exact(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
+    """Reference (no look-up table) version of `_signature`, used by tests."""
+    hue, sat, val = (a.ravel() for a in _hsv(y, u, v))
+    hist = np.zeros(_H_BINS + _S_BINS + _V_BINS)
+    for x, n, off, w, circ in (
+        (hue, _H_BINS, 0, sat, True),
+        (sat, _S_BINS, _H_BINS, None, False),
+        (val, _V_BINS, _H_BINS + _S_BINS, None, False),
+    ):
+        lo, hi, wl, wh = _soft_bins(x, n, circ)
+        ww = np.ones_like(x) if w is None else w
+        hist[off : off + n] += np.bincount(lo, ww * wl, minlength=n)
+        hist[off : off + n] += np.bincount(hi, ww * wh, minlength=n)
+    return _Sig(hist=hist / hue.size, y=y.copy())
 
 
 def _hist_dist(a: np.ndarray, b: np.ndarray) -> float:
     """Max over H, S, V of the total-variation distance: 0 same, 1 disjoint."""
-    d = np.abs(a - b)
-    h = float(d[:_H_BINS].sum())
-    s = float(d[_H_BINS : _H_BINS + _S_BINS].sum())
-    v = float(d[_H_BINS + _S_BINS :].sum())
-    return 0.5 * max(h, s, v)
+    return 0.5 * float(np.add.reduceat(np.abs(a - b), _SPLITS).max())
 
 
 # --------------------------------------------------------------------------- detection
@@ -330,6 +371,13 @@ class DetectorParams:
     min_shot_s: float = 0.3
     flash_ratio: float = 0.5  # frame t+1 back near frame t-1: a flash, not a cut
     ref_frames: int = 5  # frames averaged into a shot's drift reference
+
+
+def _median(xs: list[float]) -> float:
+    """Median of a short list (plain Python beats numpy below ~100 items)."""
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
 @dataclass
@@ -394,13 +442,12 @@ class _Scanner:
     def _threshold(self) -> float:
         if len(self.diffs) < 3:
             return max(self.p.cut_floor, 0.5)
-        arr = np.fromiter(self.diffs, dtype=np.float64)
-        med = float(np.median(arr))
-        mad = float(np.median(np.abs(arr - med))) * 1.4826
+        med = _median(list(self.diffs))
+        mad = _median([abs(x - med) for x in self.diffs]) * 1.4826
         return max(self.p.cut_floor, med + self.p.cut_k * mad)
 
     def _baseline(self) -> float:
-        return float(np.median(np.fromiter(self.diffs, dtype=np.float64))) if self.diffs else 0.0
+        return _median(list(self.diffs)) if self.diffs else 0.0
 
     def _is_dup(self, a: _Sig, b: _Sig) -> bool:
         hd = _hist_dist(a.hist, b.hist)
