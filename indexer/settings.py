@@ -51,6 +51,7 @@ class QueueSettings(BaseModel):
     model_batch_size: int = 16
     model_batch_wait_s: float = 0.2
     visibility_timeout_s: int = 3600
+    key_prefix: str = ""  # namespaces every broker key (several deployments on one Redis)
 
 
 class LimitSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""The worker topology: a Celery app (Redis broker), its two queues and thin tasks."""
