@@ -27,10 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from indexer.domain import Answer, AnswerBox, Description, Turn, ViewEncoding, ViewInput
+from indexer.domain import Answer, Description, Turn, ViewEncoding, ViewInput
 from indexer.errors import InvalidRequest, ModelUnavailable
 from indexer.models.base import l2_normalize
-from indexer.models.glm.boxes import parse_boxes, strip_box_tokens, view_index_for_box
+from indexer.models.glm.answers import assemble_answer, question_text
+from indexer.models.glm.boxes import strip_box_tokens
 from indexer.models.glm.cache import CachedImageFeatures, VisionFeatureCache
 from indexer.models.glm.inputs import (
     GlmInputs,
@@ -38,41 +39,21 @@ from indexer.models.glm.inputs import (
     load_video_size,
 )
 from indexer.models.glm.jsonparse import parse_json_output
+from indexer.models.glm.prompts import (
+    DESCRIBE_PROMPT,
+    EMBED_PROMPT_VERSION,
+    EXTRACT_PROMPTS,
+    IMAGE_EMBED_PROMPT,
+    SCORE_PROMPT,
+    TEXT_EMBED_PROMPT,
+    VIDEO_SYSTEM_HINT,
+    extract_kind,
+)
 from indexer.models.glm.routing import RoutingRecorder
-from indexer.models.glm.text import referenced_views, split_thinking, steps_from_thinking
+from indexer.models.glm.text import split_thinking
 from indexer.settings import ModelSettings
 
 log = logging.getLogger(__name__)
-
-EMBED_PROMPT_VERSION = "e5v1"
-IMAGE_EMBED_PROMPT = "Summarize the above image in one word:"
-TEXT_EMBED_PROMPT = "Summarize the above sentence in one word:"
-DESCRIBE_PROMPT = "Describe this image in one or two sentences."
-SCORE_PROMPT = "Does this image match: {query}? Answer yes or no."
-VIDEO_SYSTEM_HINT = (
-    "The video is given as keyframes; each frame is followed by its time in seconds."
-)
-
-EXTRACT_PROMPTS: dict[str, str] = {
-    "tables": (
-        "Extract every table in this image. Output only JSON: "
-        '{"tables": [{"title": str, "columns": [str], "rows": [[str]]}]}'
-    ),
-    "kv": (
-        "Extract every key-value pair (form fields, labels and their values). Output only JSON: "
-        '{"pairs": [{"key": str, "value": str}]}'
-    ),
-    "chart": (
-        "Read this chart. Output only JSON: "
-        '{"chart_type": str, "title": str, "x_label": str, "y_label": str, '
-        '"series": [{"name": str, "points": [[x, y]]}]}'
-    ),
-    "text": (
-        "Transcribe all text in reading order. Output only JSON: "
-        '{"text": str, "blocks": [{"text": str}]}'
-    ),
-}
-_KIND_ALIASES = {"table": "tables", "key_value": "kv", "kv_pairs": "kv", "ocr": "text"}
 
 
 def _resolve_device(setting: str) -> torch.device:
@@ -448,23 +429,6 @@ class GlmModel:
             return 0.5
         return p_yes / (p_yes + p_no)
 
-    def _context(self, views: Sequence[ViewInput], descriptions: Sequence[Description]) -> str:
-        lines = []
-        for i, v in enumerate(views, 1):
-            d = descriptions[i - 1] if i - 1 < len(descriptions) else None
-            where = []
-            if v.page is not None:
-                where.append(f"page {v.page}")
-            if v.t_start is not None:
-                where.append(f"t={v.t_start:.1f}s")
-            line = f"Image {i}" + (f" ({', '.join(where)})" if where else "")
-            if d is not None and d.caption:
-                line += f": {d.caption}"
-            if d is not None and d.ocr_text:
-                line += f" Text in it: {d.ocr_text[:500]}"
-            lines.append(line)
-        return "\n".join(lines)
-
     def _history(self, history: Sequence[Turn]) -> list[dict[str, Any]]:
         return [{"role": t.role, "content": t.text} for t in history]
 
@@ -476,22 +440,8 @@ class GlmModel:
         thinking: bool,
         info: dict[str, Any],
     ) -> Answer:
-        view_ids = [v.view_id for v in views]
         split = split_thinking(raw, opened=opened)
-        parsed = parse_boxes(split.answer, bare=True)
-        boxes = []
-        for nb in parsed.boxes if views else []:
-            vi = view_index_for_box(split.answer, nb.start, len(views))
-            im = views[vi].image
-            boxes.append(
-                AnswerBox(
-                    view_id=views[vi].view_id,
-                    label=nb.label or "box",
-                    box=nb.to_pixels(im.width, im.height),
-                )
-            )
-        text = strip_box_tokens(split.answer).strip()
-        debug = {
+        debug: dict[str, Any] = {
             "backend": "glm",
             "model_id": self.model_id,
             "thinking": thinking,
@@ -503,17 +453,9 @@ class GlmModel:
             "prompt_tokens": info.get("prompt_tokens"),
             "generated_tokens": (info.get("generated_tokens") or [0])[0],
         }
-        if parsed.rejected:
-            debug["rejected_boxes"] = parsed.rejected
         if info.get("videos"):
             debug["video"] = info["videos"]
-        return Answer(
-            text=text,
-            steps=steps_from_thinking(split.thinking, view_ids) if thinking else [],
-            boxes=boxes,
-            refs=referenced_views(text, view_ids) if view_ids else [],
-            debug=debug,
-        )
+        return assemble_answer(split.answer, split.thinking, views, thinking=thinking, debug=debug)
 
     def answer(
         self,
@@ -527,8 +469,7 @@ class GlmModel:
     ) -> Answer:
         self.load()
         think = self.thinking_default if thinking is None else thinking
-        context = self._context(views, descriptions)
-        text = f"{context}\n\nQuestion: {question}" if context else question
+        text = question_text(question, views, descriptions)
         messages = [*self._history(history), self._user(len(views), text)]
         prompt = self.inputs.render(messages, thinking=think)
         texts, opened, info = self._generate(
@@ -567,11 +508,7 @@ class GlmModel:
 
     def extract(self, view: ViewInput, kind: str) -> dict[str, Any]:
         self.load()
-        key = _KIND_ALIASES.get(kind, kind)
-        if key not in EXTRACT_PROMPTS:
-            raise InvalidRequest(
-                f"unknown extraction kind {kind!r}; use one of {sorted(EXTRACT_PROMPTS)}"
-            )
+        key = extract_kind(kind)
         prompt = self.inputs.render([self._user(1, EXTRACT_PROMPTS[key])], thinking=False)
         texts, opened, info = self._generate(
             [prompt], [[view.image]], [view.view_id], self.max_new_tokens
