@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -39,7 +39,7 @@ KINDS = ["image", "frame", "page"]
 Factory = Callable[..., VectorStore]
 
 
-def _settings(backend: str) -> VectorSettings:
+def _settings(backend: Literal["faiss", "qdrant"]) -> VectorSettings:
     # small graph parameters keep the tests fast; the contract must hold for any values
     return VectorSettings(backend=backend, hnsw_m=16, hnsw_ef_construction=64, hnsw_ef_search=32)
 
@@ -58,7 +58,9 @@ def qdrant_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(params=["faiss", "faiss-hnsw-filter", "qdrant-local"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path, qdrant_dir: Path) -> Factory:
+def make_store(
+    request: pytest.FixtureRequest, tmp_path: Path, qdrant_dir: Path
+) -> Iterator[Factory]:
     kind = request.param
     opened: list[VectorStore] = []
 
@@ -75,7 +77,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path, qdrant_dir: Path)
         opened.append(store)
         return store
 
-    yield make  # type: ignore[misc]
+    yield make
     for s in opened:
         s.close()
 
@@ -299,7 +301,9 @@ def test_concurrent_search_during_upsert(make_store: Factory, points: list[Vecto
 
 
 @pytest.mark.parametrize("backend", ["faiss", "qdrant"])
-def test_factory_names_collection_by_model(tmp_path: Path, backend: str) -> None:
+def test_factory_names_collection_by_model(
+    tmp_path: Path, backend: Literal["faiss", "qdrant"]
+) -> None:
     settings = Settings(data_dir=tmp_path, vectors=_settings(backend))
     spaces = {"text": 8}
     a = build_vector_store(settings, "GLM-4.5V/base", spaces)
