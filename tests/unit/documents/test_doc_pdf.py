@@ -170,3 +170,27 @@ def test_path_input(tmp_path: object, text_pdf_bytes: bytes) -> None:
     res = render_pdf(p, max_pages=1, dpi=50)
     assert len(res.pages) == 1 and res.page_count == 3
     assert any("only the first 1" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotated_page_text_boxes_land_on_ink(text_pdf_bytes: bytes, rotation: int) -> None:
+    import io
+
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(text_pdf_bytes)
+    doc[0].set_rotation(rotation)
+    buf = io.BytesIO()
+    doc.save(buf)
+    page = render_pdf(buf.getvalue(), max_pages=1, dpi=72).pages[0]
+    assert page.rotation == rotation
+    assert page.image.size == ((792, 612) if rotation in (90, 270) else (612, 792))
+    gray = np.asarray(page.image.convert("L"))
+    for ln in page.text_lines:
+        b = ln.box
+        crop = gray[int(b.y0):int(b.y1) + 1, int(b.x0):int(b.x1) + 1]
+        assert crop.size and (crop < 128).mean() > 0.1, (rotation, ln.text, b)
+        # sideways pages have tall line boxes
+        tall = (b.y1 - b.y0) > (b.x1 - b.x0)
+        assert tall == (rotation in (90, 270))
