@@ -19,7 +19,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
+try:
+    import pytest
+except ImportError:  # scripts/gpu_check.py may run where pytest is not installed
+    pytest = None  # type: ignore[assignment]
 
 # GLM-4.5V's added tokens (tokenizer_config.json of zai-org/GLM-4.5V; the processor source reads
 # <|image|>, <|video|>, <|begin_of_video|>, <|end_of_video|>; the model config names the image and
@@ -156,8 +159,19 @@ def _train_tokenizer():  # -> PreTrainedTokenizerFast
     return fast
 
 
-def build_tiny_glm(out_dir: str | os.PathLike[str], *, seed: int = 0) -> Path:
-    """Write a tiny Glm4vMoe checkpoint (config, weights, tokenizer, processor) to `out_dir`."""
+def build_tiny_glm(
+    out_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    text_overrides: dict[str, Any] | None = None,
+    vision_overrides: dict[str, Any] | None = None,
+    image_size: dict[str, int] | None = None,
+) -> Path:
+    """Write a tiny Glm4vMoe checkpoint (config, weights, tokenizer, processor) to `out_dir`.
+
+    The overrides scale it up (e.g. a real-width vision tower for timing the vision cache in
+    scripts/gpu_check.py); the defaults are what the unit tests use.
+    """
     import torch
     from transformers import (
         GenerationConfig,
@@ -173,10 +187,14 @@ def build_tiny_glm(out_dir: str | os.PathLike[str], *, seed: int = 0) -> Path:
     eos = [ids["<|endoftext|>"], ids["<|user|>"], ids["<|observation|>"]]
 
     text = dict(TINY_TEXT)
+    text.update(text_overrides or {})
     text.update(vocab_size=len(tokenizer), eos_token_id=eos, pad_token_id=ids["<|endoftext|>"])
+    vision = dict(TINY_VISION)
+    vision.update(vision_overrides or {})
+    vision["out_hidden_size"] = text["hidden_size"]
     config = Glm4vMoeConfig(
         text_config=text,
-        vision_config=dict(TINY_VISION),
+        vision_config=vision,
         image_token_id=ids["<|image|>"],
         video_token_id=ids["<|video|>"],
         image_start_token_id=ids["<|begin_of_image|>"],
@@ -202,7 +220,7 @@ def build_tiny_glm(out_dir: str | os.PathLike[str], *, seed: int = 0) -> Path:
     # constructed without torchvision (its video processor), see indexer/models/glm/inputs.py.
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.save_pretrained(out)
-    Glm4vImageProcessorPil(size=dict(TINY_IMAGE_SIZE)).save_pretrained(out)
+    Glm4vImageProcessorPil(size=dict(image_size or TINY_IMAGE_SIZE)).save_pretrained(out)
     (out / "chat_template.jinja").write_text(CHAT_TEMPLATE)
     (out / "processor_config.json").write_text(json.dumps({"processor_class": "Glm4vProcessor"}))
     # The video processor needs torchvision (not installed); Glimpse builds video inputs itself
@@ -221,22 +239,32 @@ def build_tiny_glm(out_dir: str | os.PathLike[str], *, seed: int = 0) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_glm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _tiny_glm_dir(tmp_path_factory: Any) -> Path:
     return build_tiny_glm(tmp_path_factory.mktemp("tiny-glm"))
 
 
-@pytest.fixture(scope="session")
-def tiny_glm(tiny_glm_dir: Path):  # -> GlmModel
-    """The tiny checkpoint loaded through production's loader, float32 on CPU, one thread."""
+def load_tiny_glm(path: str | os.PathLike[str], device: str = "cpu", **kw: Any) -> Any:
+    """The checkpoint loaded through production's loader (`GlmModel`), one torch thread."""
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["HF_HUB_OFFLINE"] = "1"
     from indexer.models.glm import GlmModel
     from indexer.settings import ModelSettings
 
+    kw.setdefault("max_new_tokens", 12)
     model = GlmModel(
-        ModelSettings(backend="glm", path=str(tiny_glm_dir), device="cpu", torch_threads=1),
-        max_new_tokens=12,
+        ModelSettings(backend="glm", path=str(path), device=device, torch_threads=1), **kw
     )
     model.load()
     return model
+
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def tiny_glm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return _tiny_glm_dir(tmp_path_factory)
+
+    @pytest.fixture(scope="session")
+    def tiny_glm(tiny_glm_dir: Path) -> Any:
+        """The tiny checkpoint loaded through production's loader, float32 on CPU."""
+        return load_tiny_glm(tiny_glm_dir)

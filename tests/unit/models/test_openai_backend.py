@@ -60,7 +60,10 @@ class FakeServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.closed = False
         self.thread.start()
 
     @property
@@ -68,6 +71,9 @@ class FakeServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self.httpd.shutdown()
         self.httpd.server_close()
 

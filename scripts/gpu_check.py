@@ -1,0 +1,216 @@
+#!/usr/bin/env python
+"""Run the whole `glm` backend protocol on a tiny GLM-4.5V-architecture model and print timings.
+
+On a GPU box: `python scripts/gpu_check.py` (bf16 on CUDA, under a minute once torch is
+imported). Here, without a GPU: `python scripts/gpu_check.py --device cpu`.
+
+The model is the unit tests' fixture (tests/unit/models/glm_fixture.py): same classes as
+GLM-4.5V (Glm4vMoeForConditionalGeneration, MoE text layers with a sigmoid router, the real
+patch geometry), random weights, saved to a temp dir and loaded through `GlmModel`, the loader
+production uses. `--vision-depth/--vision-hidden/--image-side` widen the vision tower and the
+images so the vision-feature cache saving is measured against a tower that costs something.
+Outputs of random weights are meaningless; this checks that every path runs on the device and
+how long each takes. It does not touch the real 106B checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _fixture_module() -> Any:
+    path = ROOT / "tests" / "unit" / "models" / "glm_fixture.py"
+    spec = importlib.util.spec_from_file_location("glm_fixture", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["glm_fixture"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _timed(label: str, rows: list[tuple[str, float, str]], fn: Any, note: str = "") -> Any:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    rows.append((label, dt, note(out) if callable(note) else note))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    ap.add_argument("--vision-depth", type=int, default=6)
+    ap.add_argument("--vision-hidden", type=int, default=256)
+    ap.add_argument("--image-side", type=int, default=448, help="test image side in pixels")
+    ap.add_argument("--views", type=int, default=4)
+    ap.add_argument("--max-new-tokens", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from indexer.domain import Description, Turn, ViewInput
+    from indexer.models.base import VisionLanguageModel
+    from indexer.models.glm import GlmModel
+    from indexer.settings import ModelSettings
+
+    torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    fx = _fixture_module()
+    side = args.image_side
+    pixels = 2 * side * side  # processors compare t*h*w (t = 2) with these pixel counts
+    heads = max(1, args.vision_hidden // 64)
+    rows: list[tuple[str, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="glm-gpu-check-") as tmp:
+        ckpt = _timed(
+            "build tiny checkpoint",
+            rows,
+            lambda: fx.build_tiny_glm(
+                Path(tmp) / "ckpt",
+                vision_overrides={
+                    "depth": args.vision_depth,
+                    "hidden_size": args.vision_hidden,
+                    "num_heads": heads,
+                    "intermediate_size": 4 * args.vision_hidden,
+                },
+                image_size={"shortest_edge": 2 * 56 * 56, "longest_edge": pixels},
+            ),
+        )
+        settings = ModelSettings(
+            backend="glm",
+            path=str(ckpt),
+            device=device,
+            dtype=args.dtype,
+            torch_threads=args.threads,
+            batch_size=8,
+        )
+        model = GlmModel(settings, max_new_tokens=args.max_new_tokens, caption_max_new_tokens=8)
+        _timed("load", rows, model.load, f"{model.device} {model.dtype}")
+        assert isinstance(model, VisionLanguageModel)
+        rng = np.random.default_rng(0)
+        views = [
+            ViewInput(
+                f"view-{i}",
+                Image.fromarray(rng.integers(0, 255, (side, side - 28 * i, 3), dtype=np.uint8)),
+            )
+            for i in range(args.views)
+        ]
+        frames = [(float(t), views[t % len(views)].image) for t in range(3)]
+
+        vec = _timed("embed_texts x8", rows, lambda: model.embed_texts(["a red car"] * 8))
+        assert vec.shape == (8, model.spaces["semantic"])
+        model.vision_cache.clear()
+        enc = _timed(
+            f"encode_views x{len(views)}",
+            rows,
+            lambda: model.encode_views(views),
+            lambda out: f"captions {[len(e.description.caption) for e in out]} chars",
+        )
+        _timed("embed_query_images", rows, lambda: model.embed_query_images(views[:1]))
+        _timed("describe", rows, lambda: model.describe(views[0]))
+        _timed(
+            "score",
+            rows,
+            lambda: model.score("a red car", views[0], None),
+            lambda s: f"p={s:.3f}",
+        )
+        descs = [e.description for e in enc]
+
+        model.vision_cache.clear()
+        cold = _timed(
+            "answer (cold vision cache)",
+            rows,
+            lambda: model.answer("What is shown?", views, descs, thinking=False),
+            lambda a: f"cache {a.debug['vision_cache']}",
+        )
+        warm = _timed(
+            "answer (same views again)",
+            rows,
+            lambda: model.answer("What is shown?", views, descs, thinking=False),
+            lambda a: f"cache {a.debug['vision_cache']}",
+        )
+        _timed(
+            "answer thinking=on, 2 turns",
+            rows,
+            lambda: model.answer(
+                "And the colours?",
+                views,
+                descs,
+                [Turn("user", "What is shown?"), Turn("assistant", cold.text or "...")],
+                thinking=True,
+            ),
+            lambda a: f"{len(a.steps)} steps",
+        )
+        _timed(
+            "answer_video 3 frames",
+            rows,
+            lambda: model.answer_video("What happens?", frames, thinking=False),
+            lambda a: f"video {a.debug['video'][0]['timestamps']}",
+        )
+        _timed(
+            "extract tables",
+            rows,
+            lambda: model.extract(views[0], "tables"),
+            lambda r: f"ok={r['ok']}",
+        )
+        _timed("score w/ description", rows, lambda: model.score("x", views[1], Description("y")))
+
+        print(f"model_id  {model.model_id}")
+        print(f"device    {model.device}  dtype {model.dtype}  torch {torch.__version__}")
+        if torch.cuda.is_available() and model.device.type == "cuda":
+            print(f"gpu       {torch.cuda.get_device_name(0)}")
+            print(f"max mem   {torch.cuda.max_memory_allocated() / 2**20:.1f} MiB")
+        print()
+        width = max(len(r[0]) for r in rows)
+        for label, dt, note in rows:
+            print(f"{label:<{width}}  {dt * 1000:9.1f} ms  {note}")
+        c, w = cold.debug, warm.debug
+        print()
+        print(
+            "vision cache: cold answer {:.1f} ms (tower {:.1f} ms), warm answer {:.1f} ms "
+            "(tower {:.1f} ms, hits {}); saving {:.1f} ms = {:.0f}%".format(
+                c["seconds"] * 1000,
+                c["vision_cache"]["tower_seconds"] * 1000,
+                w["seconds"] * 1000,
+                w["vision_cache"]["tower_seconds"] * 1000,
+                w["vision_cache"]["hits"],
+                (c["seconds"] - w["seconds"]) * 1000,
+                100 * (c["seconds"] - w["seconds"]) / max(c["seconds"], 1e-9),
+            )
+        )
+        print(f"cache stats: {model.vision_cache.stats()}")
+        routing = warm.debug["routing"]
+        print(
+            f"routing: MoE layers {routing['moe_layers']}, top-{routing['top_k']} of "
+            f"{routing['num_experts']}, {routing['tokens']} tokens in the last answer"
+        )
+        for layer, rep in routing["layers"].items():
+            print(f"  layer {layer}: histogram {rep['histogram']}")
+        ok = w["vision_cache"]["hits"] == len(views) and w["vision_cache"]["misses"] == 0
+        print("OK" if ok else "FAIL: second answer did not hit the vision cache")
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
