@@ -276,7 +276,7 @@ def _cut_scores(tmp: Path, n_videos: int, seed: int, fast: bool) -> dict[str, ob
     }
 
 
-def bench_video(n_videos: int = 6, seed: int = 7) -> dict[str, object]:
+def bench_video(n_videos: int = 8, seed: int = 1000) -> dict[str, object]:
     """Speed at 360p / 720p and cut-detection P/R/F1 on generated edits."""
     with tempfile.TemporaryDirectory(prefix="glimpse-bench-video-") as d:
         tmp = Path(d)

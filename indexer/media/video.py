@@ -329,7 +329,25 @@ def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
         ((y >> 2).astype(np.intp) << 10) | ((u >> 3).astype(np.intp) << 5) | (v >> 3)
     ).ravel()
     hist = np.bincount(bins[key].ravel(), weights[key].ravel(), minlength=_H_BINS + 2 * _S_BINS)
-    return _Sig(hist=hist / key.size, y=y.copy())
+    return _Sig(hist=_blur(hist / key.size), y=y.copy())
+
+
+_BLUR_PASSES = 1
+
+
+def _blur(hist: np.ndarray) -> np.ndarray:
+    """[1, 2, 1]/4 smoothing per channel (circular for hue): a colour drifting by a fraction
+    of a bin — a dissolve between flat colours — moves little mass, a real change still does."""
+    for _ in range(_BLUR_PASSES):
+        h = hist[:_H_BINS]
+        hb = 0.5 * h + 0.25 * (np.roll(h, 1) + np.roll(h, -1))
+        parts = [hb]
+        for a, b in ((_H_BINS, _H_BINS + _S_BINS), (_H_BINS + _S_BINS, len(hist))):
+            x = hist[a:b]
+            xp = np.concatenate(([x[0]], x, [x[-1]]))
+            parts.append(0.5 * x + 0.25 * (xp[:-2] + xp[2:]))
+        hist = np.concatenate(parts)
+    return hist
 
 
 def _signature_exact(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
@@ -345,7 +363,7 @@ def _signature_exact(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
         ww = np.ones_like(x) if w is None else w
         hist[off : off + n] += np.bincount(lo, ww * wl, minlength=n)
         hist[off : off + n] += np.bincount(hi, ww * wh, minlength=n)
-    return _Sig(hist=hist / hue.size, y=y.copy())
+    return _Sig(hist=_blur(hist / hue.size), y=y.copy())
 
 
 def _hist_dist(a: np.ndarray, b: np.ndarray) -> float:
@@ -370,6 +388,7 @@ class DetectorParams:
     dup_struct_hist: float = 0.5  # histogram distance below this (exposure jumps)
     min_shot_s: float = 0.3
     flash_ratio: float = 0.5  # frame t+1 back near frame t-1: a flash, not a cut
+    cut_isolation: float = 0.5  # a cut's neighbouring frame differences stay below this x its
     ref_frames: int = 5  # frames averaged into a shot's drift reference
 
 
@@ -500,12 +519,14 @@ class _Scanner:
             if _hist_dist(sig.hist, c_before.hist) < self.p.flash_ratio * c_d:
                 self.recent.append(sig)  # a flash: neither jump is a cut
                 return out
-            self.trans = None
-            out += self._boundary(c_t, c_t, c_frame, c_sig, "cut", c_d)
-            d = _hist_dist(sig.hist, c_sig.hist)
+            if d < self.p.cut_isolation * c_d:  # the picture holds still after the jump
+                self.trans = None
+                out += self._boundary(c_t, c_t, c_frame, c_sig, "cut", c_d)
+            # else: still changing fast on both sides — part of a gradual transition
 
         thr = self._threshold()
-        if d > thr:
+        last_d = self.diffs[-1] if self.diffs else 0.0
+        if d > thr and last_d < self.p.cut_isolation * d:
             self.cand = (t, frame, sig, prev_sig, d)
             self.recent.append(sig)
             return out
