@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,12 @@ def _fixture_module() -> Any:
     return mod
 
 
-def _timed(label: str, rows: list[tuple[str, float, str]], fn: Any, note: str = "") -> Any:
+def _timed(
+    label: str,
+    rows: list[tuple[str, float, str]],
+    fn: Callable[[], Any],
+    note: str | Callable[[Any], str] = "",
+) -> Any:
     import torch
 
     if torch.cuda.is_available():
