@@ -263,3 +263,17 @@ def test_describe_and_extract(tiny_glm) -> None:
         assert r["data"] is None and r["error"]
     with pytest.raises(InvalidRequest):
         tiny_glm.extract(view, "poetry")
+
+
+def test_factory_builds_both_backends_lazily(tiny_glm_dir) -> None:
+    from indexer.models.factory import build_model
+    from indexer.models.glm import GlmModel
+    from indexer.models.openai_backend import OpenAIModel
+    from indexer.settings import Settings
+
+    glm = build_model(Settings(model=ModelSettings(backend="glm", path=str(tiny_glm_dir))))
+    assert isinstance(glm, GlmModel) and glm._model is None  # not loaded yet
+    served = build_model(
+        Settings(model=ModelSettings(backend="openai", base_url="http://127.0.0.1:9/v1"))
+    )
+    assert isinstance(served, OpenAIModel)
