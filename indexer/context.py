@@ -60,6 +60,19 @@ class Glimpse:
 
         return SearchService(self)
 
+    @cached_property
+    def conversations(self):  # type: ignore[no-untyped-def]
+        from indexer.sessions import ConversationService
+
+        return ConversationService(self)
+
+    def view_image(self, view):  # type: ignore[no-untyped-def]
+        """The pixels of a stored view: its own blob (frames, pages) or its media's."""
+        from indexer.media.images import load_rgb
+
+        sha = view.image_sha256 or self.catalog.get_media(view.media_id).sha256
+        return load_rgb(self.blobs.open_path(sha))
+
     def migrate(self) -> None:
         self.catalog.migrate()
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from indexer.domain import ViewInput
+from indexer.domain import Step, ViewInput
 from indexer.errors import InvalidRequest
 from indexer.stores.catalog import MediaRow, ViewRecord
 from indexer.stores.vectors import VectorFilter
@@ -55,6 +55,10 @@ class SearchQuery:
     example_media_id: str | None = None
     k: int = 10
     filters: SearchFilters = field(default_factory=SearchFilters)
+    rerank: bool = True
+    rerank_n: int = 20
+    explain: bool = False
+    explain_m: int = 5
 
 
 @dataclass
@@ -81,6 +85,8 @@ class SearchResult:
     view: ViewRecord
     media: MediaRow
     other_views: list[str] = field(default_factory=list)
+    relevance: float | None = None
+    steps: list[Step] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +98,10 @@ class SearchResult:
             "matched": [{"list": h.list_name, "rank": h.rank, "score": round(h.score, 4)}
                         for h in self.matched],
             "other_views": self.other_views,
+            "relevance": None if self.relevance is None else round(self.relevance, 4),
+            "explanation": None if self.steps is None else [
+                {"n": i + 1, "text": st.text, "evidence": st.evidence}
+                for i, st in enumerate(self.steps)],
             "tags": [{"label": t.label, "score": round(t.score, 3), "source": t.source}
                      for t in self.view.description.tags[:8]],
         }
@@ -102,6 +112,9 @@ class SearchResponse:
     results: list[SearchResult]
     timings_ms: dict[str, float]
     lists: dict[str, int]
+    stages: list[str] = field(default_factory=list)
+    no_good_match: bool = False
+    message: str | None = None
 
 
 class SearchService:
@@ -152,10 +165,90 @@ class SearchService:
 
         t2 = time.perf_counter()
         fused = fuse(lists, self.core.settings.search.rrf_k)
-        results = self._join(fused, lists, q, exclude)
+        pool = max(q.k, q.rerank_n if q.rerank else q.k)
+        results = self._join(fused, lists, q, exclude, limit=pool)
         timings["fuse_join"] = _ms(t2)
+        stages = ["retrieve"]
+        threshold = self.core.settings.search.no_match_threshold
+        if q.rerank and results and text is not None:
+            t3 = time.perf_counter()
+            self._rerank(text, results[: q.rerank_n])
+            timings["rerank"] = _ms(t3)
+            stages.append("rerank")
+        results = results[: q.k]
+        if q.explain and results:
+            t4 = time.perf_counter()
+            self._explain(text, results[: q.explain_m], threshold)
+            timings["explain"] = _ms(t4)
+            stages.append("explain")
         timings["total"] = _ms(t0)
-        return SearchResponse(results, timings, {k: len(v) for k, v in lists.items()})
+        no_match = bool(results) and all(
+            r.relevance is not None and r.relevance < threshold for r in results)
+        msg = None
+        if not results:
+            msg = "nothing is indexed that matches these filters"
+        elif no_match:
+            msg = (f"no good match: the best relevance is {results[0].relevance:.2f}, under "
+                   f"the {threshold:.2f} threshold; these are the nearest results")
+        return SearchResponse(results, timings, {k: len(v) for k, v in lists.items()},
+                              stages, no_match, msg)
+
+    def _rerank(self, text: str, results: list[SearchResult]) -> None:
+        """Score each candidate with the model and reorder them by that calibrated relevance
+        (ties keep the fused order)."""
+        model = self.core.model
+        for r in results:
+            view = self._view_input(r.view, need_pixels=self.core.settings.model.backend != "cpu")
+            r.relevance = float(model.score(text, view, r.view.description))
+        order = sorted(range(len(results)), key=lambda i: (-(results[i].relevance or 0.0), i))
+        results[:] = [results[i] for i in order]
+
+    def _explain(self, text: str | None, results: list[SearchResult], threshold: float) -> None:
+        from indexer.reasoning.explain import explain
+
+        near = self._near_labels(text, results) if text else {}
+        for r in results:
+            r.steps = explain(text, r.view, r.matched, r.relevance, threshold,
+                              near_labels=near.get(r.view_id))
+
+    def _near_labels(
+        self, text: str, results: list[SearchResult]
+    ) -> dict[str, dict[str, tuple[str, float]]]:
+        """For query terms with no literal match in a result, its closest tag by text
+        similarity (one batched embedding call for all results)."""
+        from indexer.reasoning.evidence import find_concept
+        from indexer.stores.catalog import search_terms
+
+        terms = search_terms(text)
+        labels = sorted({t.label for r in results for t in r.view.description.tags
+                         if t.source in ("classifier", "hierarchy")})
+        if not terms or not labels:
+            return {}
+        vecs = self.core.model.embed_texts(terms + labels)
+        tv, lv = vecs[: len(terms)], vecs[len(terms):]
+        sims = tv @ lv.T
+        index = {lab: i for i, lab in enumerate(labels)}
+        out: dict[str, dict[str, tuple[str, float]]] = {}
+        for r in results:
+            own = [t.label for t in r.view.description.tags
+                   if t.source in ("classifier", "hierarchy")]
+            if not own:
+                continue
+            per: dict[str, tuple[str, float]] = {}
+            for ti, term in enumerate(terms):
+                if find_concept(r.view.description, term):
+                    continue
+                best = max(own, key=lambda lab: sims[ti, index[lab]])
+                per[term] = (best, float(sims[ti, index[best]]))
+            out[r.view_id] = per
+        return out
+
+    def _view_input(self, v: ViewRecord, *, need_pixels: bool) -> ViewInput:
+        if need_pixels:
+            return ViewInput(v.id, self.core.view_image(v), v.kind,  # type: ignore[arg-type]
+                             v.t_start, v.t_end, v.page)
+        return ViewInput(v.id, Image.new("RGB", (1, 1)), v.kind,  # type: ignore[arg-type]
+                         v.t_start, v.t_end, v.page)
 
     def _example_image(self, media_id: str) -> Image.Image:
         from indexer.media.images import load_rgb
@@ -171,13 +264,13 @@ class SearchService:
 
     def _join(
         self, fused: list[tuple[str, float]], lists: dict[str, list[tuple[str, float]]],
-        q: SearchQuery, exclude: set[str],
+        q: SearchQuery, exclude: set[str], *, limit: int,
     ) -> list[SearchResult]:
         ranks: dict[str, list[ListHit]] = defaultdict(list)
         for name, hits in lists.items():
             for r, (vid, sc) in enumerate(hits):
                 ranks[vid].append(ListHit(name, r + 1, sc))
-        top_ids = [vid for vid, _ in fused[: q.k * 20]]
+        top_ids = [vid for vid, _ in fused[: limit * 20]]
         views = self.core.catalog.views_by_ids(top_ids)
         media = self.core.catalog.media_by_ids(list({v.media_id for v in views.values()}))
         best: dict[str, SearchResult] = {}
@@ -203,10 +296,7 @@ class SearchService:
                 matched=sorted(ranks[vid], key=lambda h: h.rank), view=v, media=m,
             )
             order.append(m.id)
-            if len(order) >= q.k:
-                # keep scanning a little for other views of these media (video moments)
-                pass
-        return [best[mid] for mid in order[: q.k]]
+        return [best[mid] for mid in order[:limit]]
 
 
 def fuse(lists: dict[str, list[tuple[str, float]]], rrf_k: int) -> list[tuple[str, float]]:

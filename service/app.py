@@ -16,7 +16,7 @@ from indexer.context import Glimpse
 from indexer.errors import GlimpseError, StoreUnavailable
 from indexer.ingest import Enqueuer
 from indexer.settings import Settings
-from service.routes import health, jobs, media, search
+from service.routes import health, jobs, media, search, sessions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, core: Glimpse | None = None)
     app.include_router(media.router)
     app.include_router(jobs.router)
     app.include_router(search.router)
+    app.include_router(sessions.router)
     if STATIC.exists():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app

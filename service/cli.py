@@ -78,7 +78,7 @@ def _ingest_paths(core, paths: list[Path], *, quiet: bool) -> dict[str, int]:  #
     for f in files:
         before = len(queued)
         try:
-            a = accept_path(core, f, tenant=None, enqueuer=Collect())
+            accept_path(core, f, tenant=None, enqueuer=Collect())
         except GlimpseError as e:
             counts["rejected"] += 1
             bar.write(f"rejected {f}: {e.message}")

@@ -95,9 +95,33 @@ class SearchIn(BaseModel):
     media_id: str | None = None
     k: int = Field(default=10, ge=1, le=200)
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
+    rerank: bool = True
+    rerank_n: int = Field(default=20, ge=1, le=200)
+    explain: bool = False
+    explain_m: int = Field(default=5, ge=1, le=50)
 
 
 class SearchOut(BaseModel):
+    session_id: str
     results: list[dict[str, Any]]
+    stages: list[str]
+    no_good_match: bool
+    message: str | None
     timings_ms: dict[str, float]
     lists: dict[str, int]
+
+
+class QuestionIn(BaseModel):
+    question: str = Field(min_length=1, max_length=2000)
+    stream: bool = False
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    steps: list[dict[str, Any]]
+    boxes: list[dict[str, Any]]
+    refs: list[str]
+    result_indices: list[int]
+    resolved_as: str
+    latency_ms: float
+    debug: dict[str, Any] = Field(default_factory=dict)

@@ -39,6 +39,8 @@ BoundaryKind = Literal["start", "cut", "fade", "gap", "sample"]
 
 # 8K UHD, either orientation.
 DEFAULT_MAX_DIMS: tuple[int, int] = (7680, 4320)
+# `fast_decode=None` skips non-reference frames from this frame area up (or above 40 fps).
+FAST_DECODE_MIN_PIXELS = 1280 * 720
 
 
 class DecodeTimeout(CorruptMedia):
@@ -85,6 +87,7 @@ class KeyframeResult:
     warnings: list[str]
     info: VideoInfo
     partial: bool = False  # stopped early (time limit, decode error); shots cover a prefix
+    frame_exact: bool = True  # False when non-reference frames were skipped (fast_decode)
 
 
 @dataclass
@@ -304,9 +307,11 @@ class _Sampler:
         ):
             frame = frame.reformat(width=self.width, height=self.height, format="yuv420p")
         s, c = self.step, self.step // 2
-        y = self._plane(frame, 0)[::s, ::s]
-        u = self._plane(frame, 1)[::c, ::c]
-        v = self._plane(frame, 2)[::c, ::c]
+        # copy whole rows first (sequential reads), then pick columns from cache: about 5x
+        # faster than gathering single pixels spread over a large frame
+        y = np.ascontiguousarray(self._plane(frame, 0)[::s])[:, ::s]
+        u = np.ascontiguousarray(self._plane(frame, 1)[::c])[:, ::c]
+        v = np.ascontiguousarray(self._plane(frame, 2)[::c])[:, ::c]
         h = min(y.shape[0], u.shape[0], v.shape[0])
         w = min(y.shape[1], u.shape[1], v.shape[1])
         return y[:h, :w], u[:h, :w], v[:h, :w]
@@ -325,10 +330,16 @@ class _Sig:
 
 def _signature(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> _Sig:
     bins, weights = _lut()
-    key = (
-        ((y >> 2).astype(np.intp) << 10) | ((u >> 3).astype(np.intp) << 5) | (v >> 3)
-    ).ravel()
-    hist = np.bincount(bins[key].ravel(), weights[key].ravel(), minlength=_H_BINS + 2 * _S_BINS)
+    key = (y >> 2).astype(np.intp)
+    key <<= 10
+    key |= (u >> 3).astype(np.intp) << 5
+    key |= v >> 3
+    key = key.ravel()
+    hist = np.bincount(
+        np.take(bins, key, axis=0).ravel(),
+        np.take(weights, key, axis=0).ravel(),
+        minlength=_H_BINS + 2 * _S_BINS,
+    )
     return _Sig(hist=_blur(hist / key.size), y=y.copy())
 
 
@@ -412,12 +423,17 @@ class _RawShot:
 
 
 def _frame_image(frame: Any, max_side: int) -> Image.Image:
-    img = frame.to_image()
+    """Keyframe as RGB, scaled by swscale (area filter) so the longest side <= max_side."""
+    w, h = int(frame.width), int(frame.height)
+    scale = min(1.0, max_side / max(w, h))
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    if (tw, th) == (w, h):
+        img = frame.to_image()
+    else:
+        img = frame.reformat(width=tw, height=th, format="rgb24", interpolation="AREA").to_image()
     rot = int(getattr(frame, "rotation", 0) or 0) % 360
     if rot:
         img = img.rotate(rot, expand=True)
-    if max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
     return img
 
 
@@ -580,6 +596,7 @@ class _ScanEnd:
     info: VideoInfo
     warnings: list[str]
     partial: bool
+    frame_exact: bool = True
 
 
 def _fmt_duration(s: float) -> str:
@@ -599,7 +616,7 @@ def _scan(
     keyframe_max_side: int,
     max_dims: tuple[int, int],
     max_full_decode_s: float,
-    fast_decode: bool,
+    fast_decode: bool | None,
     params: DetectorParams,
 ) -> Iterator[_RawShot | _ScanEnd]:
     """Yield raw shots as they become final, then one _ScanEnd."""
@@ -612,6 +629,8 @@ def _scan(
                                      deadline)
             return
         stream.thread_type = "AUTO"
+        if fast_decode is None:
+            fast_decode = info.width * info.height >= FAST_DECODE_MIN_PIXELS or info.fps > 40
         if fast_decode:
             stream.codec_context.skip_frame = "NONREF"
         sampler = _Sampler(info.width, info.height)
@@ -677,7 +696,7 @@ def _scan(
             )
             partial = True
         yield from scanner.finish(end_t)
-        yield _ScanEnd(info, warnings, partial)
+        yield _ScanEnd(info, warnings, partial, frame_exact=not fast_decode)
     finally:
         container.close()
 
@@ -737,7 +756,7 @@ def _scan_sampled(
     )
     if partial:
         warnings.append(f"decode time limit reached after {got} of {n} samples")
-    yield _ScanEnd(info, warnings, partial)
+    yield _ScanEnd(info, warnings, partial, frame_exact=False)
 
 
 # --------------------------------------------------------------------------- frame cap
@@ -802,7 +821,9 @@ class _Collector:
         if len(self.shots) > self.max_frames + max(16, self.max_frames // 4):
             self.shots = _cap(self.shots, self.max_frames)
 
-    def result(self, info: VideoInfo, warnings: list[str], partial: bool) -> KeyframeResult:
+    def result(
+        self, info: VideoInfo, warnings: list[str], partial: bool, frame_exact: bool = True
+    ) -> KeyframeResult:
         warnings = list(warnings)
         shots = self.shots
         if len(shots) > self.max_frames or self.seen > self.max_frames:
@@ -812,7 +833,7 @@ class _Collector:
                 f"of a {_fmt_duration(info.duration_s)} file (max_frames={self.max_frames}); "
                 "neighbouring shots were merged"
             )
-        return KeyframeResult(_to_shots(shots), warnings, info, partial)
+        return KeyframeResult(_to_shots(shots), warnings, info, partial, frame_exact)
 
 
 def extract_keyframes(
@@ -824,14 +845,17 @@ def extract_keyframes(
     keyframe_max_side: int = 640,
     max_dims: tuple[int, int] = DEFAULT_MAX_DIMS,
     max_full_decode_s: float = 3 * 3600.0,
-    fast_decode: bool = False,
+    fast_decode: bool | None = None,
     params: DetectorParams | None = None,
 ) -> KeyframeResult:
     """Decode `path` in this process and return its shots with one keyframe each.
 
     ``timeout_s`` is a soft limit: decoding stops there and the shots so far come back with
     a warning (``partial=True``). Use ``extract_keyframes_bounded`` for a hard limit.
-    ``fast_decode`` skips non-reference frames (faster, cut times may move by a frame or two).
+    ``fast_decode`` skips non-reference frames: about twice as fast, but a hard cut that
+    lands on a skipped frame is reported one or two frames late. ``None`` (default) turns it
+    on for HD and larger (>= 1280x720) or > 40 fps, where full decoding cannot keep 30x real
+    time on two cores; smaller videos are decoded frame-exact.
     """
     deadline = time.monotonic() + timeout_s if timeout_s else None
     collector = _Collector(max_frames)
@@ -847,7 +871,7 @@ def extract_keyframes(
         params=params or DetectorParams(),
     ):
         if isinstance(item, _ScanEnd):
-            return collector.result(item.info, item.warnings, item.partial)
+            return collector.result(item.info, item.warnings, item.partial, item.frame_exact)
         collector.add(item)
     raise CorruptMedia("video scan ended without a result")  # pragma: no cover
 
@@ -875,7 +899,7 @@ def _child_main(conn: Any, path: str, kwargs: dict[str, Any]) -> None:
         deadline = time.monotonic() + timeout_s if timeout_s else None
         for item in _scan(path, deadline=deadline, **kwargs):
             if isinstance(item, _ScanEnd):
-                conn.send(("end", item.info, item.warnings, item.partial))
+                conn.send(("end", item.info, item.warnings, item.partial, item.frame_exact))
             else:
                 img = item.image
                 item.image = None
@@ -902,7 +926,7 @@ def extract_keyframes_bounded(
     keyframe_max_side: int = 640,
     max_dims: tuple[int, int] = DEFAULT_MAX_DIMS,
     max_full_decode_s: float = 3 * 3600.0,
-    fast_decode: bool = False,
+    fast_decode: bool | None = None,
     params: DetectorParams | None = None,
     start_method: str = "spawn",
 ) -> KeyframeResult:
@@ -932,7 +956,7 @@ def extract_keyframes_bounded(
     proc.start()
     send.close()
     collector = _Collector(max_frames)
-    end: tuple[VideoInfo, list[str], bool] | None = None
+    end: tuple[VideoInfo, list[str], bool, bool] | None = None
     last_t = 0.0
     try:
         while True:
@@ -949,7 +973,7 @@ def extract_keyframes_bounded(
                 last_t = raw.t_end
                 collector.add(raw)
             elif msg[0] == "end":
-                end = (msg[1], msg[2], msg[3])
+                end = (msg[1], msg[2], msg[3], msg[4])
                 break
             else:
                 _, name, message, detail = msg

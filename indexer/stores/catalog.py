@@ -66,7 +66,8 @@ class MediaRow(Base):
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|indexing|ready|failed
+    # queued | indexing | ready | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -114,6 +115,34 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class TurnRow(Base):
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("session_id", "idx", name="uq_turns_session_idx"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    idx: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 @dataclass
 class ViewRecord:
     """A view as the rest of the code sees it: plain values, detached from any session."""
@@ -158,10 +187,11 @@ class NewView:
     image_sha256: str | None = None
 
 
-_STOP = frozenset(
-    "a an the of in on at to for with and or is are was be this that these those it its "
-    "photo picture image show shows showing me find".split()
-)
+_STOP = frozenset({
+    "a", "an", "the", "of", "in", "on", "at", "to", "for", "with", "and", "or", "is", "are",
+    "was", "be", "this", "that", "these", "those", "it", "its", "photo", "picture", "image",
+    "show", "shows", "showing", "me", "find",
+})
 _WORD = re.compile(r"[\w][\w'-]*", re.UNICODE)
 
 
@@ -474,6 +504,44 @@ class Catalog:
         with self.session() as s:
             rows = s.execute(select(JobRow.status, func.count()).group_by(JobRow.status)).all()
             return {str(st): int(n) for st, n in rows}
+
+
+class SessionStore:
+    """Search sessions and their turns, in the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def create(self, tenant: str, query: dict[str, Any], results: list[dict[str, Any]]) -> str:
+        sid = "s_" + uuid.uuid4().hex[:24]
+        with self.catalog.session() as s:
+            s.add(SessionRow(id=sid, tenant=tenant, query=query, results=results))
+        return sid
+
+    def get(self, session_id: str) -> SessionRow:
+        with self.catalog.session() as s:
+            row = s.get(SessionRow, session_id)
+            if row is None:
+                raise NotFound(f"session {session_id!r} not found")
+            return row
+
+    def turns(self, session_id: str) -> list[TurnRow]:
+        with self.catalog.session() as s:
+            return list(s.scalars(
+                select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.idx)
+            ))
+
+    def add_turns(self, session_id: str, turns: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Append (role, text, payload) turns atomically, numbered after the last one."""
+        with self.catalog.session() as s:
+            last = s.scalar(select(func.max(TurnRow.idx)).where(TurnRow.session_id == session_id))
+            n = -1 if last is None else int(last)
+            for role, text_, payload in turns:
+                n += 1
+                s.add(TurnRow(session_id=session_id, idx=n, role=role, text=text_,
+                              payload=payload))
+            s.execute(update(SessionRow).where(SessionRow.id == session_id)
+                      .values(updated_at=utcnow()))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

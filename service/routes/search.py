@@ -28,11 +28,21 @@ async def search(request: Request, core: CoreDep) -> SearchOut:
     if ctype.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=10)
         raw = {k: v for k, v in form.items() if isinstance(v, str)}
-        body = _parse_body({
+        try:
+            filters = json.loads(raw["filters"]) if raw.get("filters") else {}
+        except json.JSONDecodeError as e:
+            raise InvalidRequest("the `filters` field must be JSON") from e
+        fields: dict[str, object] = {
             "text": raw.get("text") or None, "media_id": raw.get("media_id") or None,
-            "k": int(raw["k"]) if raw.get("k", "").isdigit() else 10,
-            "filters": json.loads(raw["filters"]) if raw.get("filters") else {},
-        })
+            "filters": filters,
+        }
+        for key in ("k", "rerank_n", "explain_m"):
+            if raw.get(key):
+                fields[key] = raw[key]
+        for key in ("rerank", "explain"):
+            if raw.get(key):
+                fields[key] = raw[key].lower() in ("1", "true", "yes", "on")
+        body = _parse_body(fields)
         up = form.get("image")
         if up is not None and not isinstance(up, str):
             data = await up.read(core.settings.limits.max_upload_bytes + 1)
@@ -50,10 +60,14 @@ async def search(request: Request, core: CoreDep) -> SearchOut:
         text=body.text, image=image, example_media_id=body.media_id, k=body.k,
         filters=SearchFilters(kinds=kinds, media_ids=body.filters.media_ids,
                               date_from=body.filters.date_from, date_to=body.filters.date_to),
+        rerank=body.rerank, rerank_n=body.rerank_n, explain=body.explain,
+        explain_m=body.explain_m,
     )
     resp = await run_in_threadpool(core.search.search, q)
-    return SearchOut(results=[_result(r) for r in resp.results], timings_ms=resp.timings_ms,
-                     lists=resp.lists)
+    sid = await run_in_threadpool(core.conversations.open, q, resp)
+    return SearchOut(session_id=sid, results=[_result(r) for r in resp.results],
+                     stages=resp.stages, no_good_match=resp.no_good_match,
+                     message=resp.message, timings_ms=resp.timings_ms, lists=resp.lists)
 
 
 def _parse_body(payload: object) -> SearchIn:

@@ -1,0 +1,327 @@
+"""Answers to follow-up questions from stored evidence only (the cpu backend's `answer`).
+
+Supported: is there X / which of these has X; what objects; how many people/faces/X; what
+does the text say; what colour is the main object or the background; where is X; when in a
+video (shot times); compare results. Anything else gets an honest "cannot tell from this
+evidence" with the evidence that exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from indexer.domain import Answer, AnswerBox, Description, Step
+from indexer.reasoning.evidence import canonical, find_concept, position_words
+from indexer.reasoning.refs import Resolution, ResultRef
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+
+_ART = r"(?:a |an |the |any |some )?"
+_CONCEPT = r"([\w' -]+?)"
+_END = r"\s*(?:in (?:it|them|these|this|that|the \w+(?: \w+)?)|on (?:it|them|screen)|here|there|" \
+       r"visible|at all|please)?\s*[?.!]*$"
+
+
+def _name(r: ResultRef) -> str:
+    return f"result {r.index + 1}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+class EvidenceQA:
+    def __init__(self, embed: EmbedFn | None = None) -> None:
+        self.embed = embed
+
+    def answer(self, question: str, targets: Sequence[ResultRef], res: Resolution) -> Answer:
+        q = question.strip().lower()
+        if not targets:
+            return Answer("There are no results to answer about.", [], [], [])
+        for handler in (self._temporal, self._count, self._text, self._colour, self._where,
+                        self._compare, self._objects, self._presence):
+            got = handler(q, targets, res)
+            if got is not None:
+                return got
+        return self._cannot_tell(targets)
+
+    # -- question kinds -------------------------------------------------------------------
+    def _presence(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        m = (re.search(rf"^(?:is|are) there {_ART}{_CONCEPT}{_END}", q)
+             or re.search(rf"^(?:does|do) (?:it|they|this|that|these|the \w+|any of (?:them|these)"
+                          rf"|(?:the )?\w+ (?:one|result))\s+(?:show|have|contain|include|"
+                          rf"feature|depict)s? {_ART}{_CONCEPT}{_END}", q)
+             or re.search(rf"^which (?:of (?:these|them|the results) |one |ones |results? |"
+                          rf"images? |photos? |videos? )?(?:has|have|shows?|contains?|includes?|"
+                          rf"features?|with) {_ART}{_CONCEPT}{_END}", q)
+             or re.search(rf"^(?:can you see|do you see|is it|is this|is that) {_ART}{_CONCEPT}"
+                          rf"{_END}", q))
+        if not m:
+            return None
+        concept = m.group(m.re.groups).strip()
+        steps: list[Step] = []
+        boxes: list[AnswerBox] = []
+        yes: list[ResultRef] = []
+        for r in targets:
+            found = self._find(r, concept)
+            if found:
+                yes.append(r)
+                best = sorted(found, key=lambda x: -x[1].score)[:2]
+                steps.append(Step(
+                    f"{_name(r)}: " + "; ".join(
+                        f"{mm.kind} '{mm.label}' ({_fmt(mm.score)})" for _, mm in best) + ".",
+                    [mm.as_evidence(vid) for vid, mm in best]))
+                boxes += [AnswerBox(vid, mm.label, mm.box) for vid, mm in best if mm.box]
+            else:
+                steps.append(Step(f"{_name(r)}: no tag, object or text matches '{concept}'.",
+                                  [{"type": "absent", "view_id": r.view.id, "label": concept}]))
+        if len(targets) == 1:
+            text = (f"Yes — {_name(targets[0])} shows evidence of '{concept}'." if yes else
+                    f"No evidence of '{concept}' in {_name(targets[0])}.")
+        elif yes:
+            text = (f"{', '.join(_name(r).capitalize() for r in yes)} "
+                    f"{'has' if len(yes) == 1 else 'have'} evidence of '{concept}'.")
+        else:
+            text = f"None of the {len(targets)} results shows evidence of '{concept}'."
+        return Answer(text, steps, boxes, [r.view.id for r in (yes or targets)])
+
+    def _count(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        m = re.search(rf"^how many {_CONCEPT}(?: are| is| do you see| can you see| there|"
+                      rf" appear| in| on|\?|$)", q)
+        if not m or re.search(r"times does the scene|scene changes?|cuts?\b", q):
+            return None
+        concept = canonical(m.group(1).split(" are")[0].strip())
+        steps: list[Step] = []
+        boxes: list[AnswerBox] = []
+        parts: list[str] = []
+        for r in targets:
+            d = r.view.description
+            objs = [o for o in d.objects if canonical(o.label) == concept]
+            if concept == "person" and not objs:
+                faces = [o for o in d.objects if o.label == "face"]
+                if faces:
+                    steps.append(Step(
+                        f"{_name(r)}: no whole person detected, but {len(faces)} face"
+                        f"{'s' if len(faces) != 1 else ''} detected.",
+                        [{"type": "object", "view_id": r.view.id, "label": "face",
+                          "score": round(o.score, 3), "box": o.box.as_list()} for o in faces]))
+                    boxes += [AnswerBox(r.view.id, "face", o.box) for o in faces]
+                    parts.append(f"at least {len(faces)} in {_name(r)} (from faces)")
+                    continue
+            if objs or concept in ("person", "face"):
+                steps.append(Step(
+                    f"{_name(r)}: the detector found {len(objs)} '{concept}' box"
+                    f"{'es' if len(objs) != 1 else ''}.",
+                    [{"type": "object", "view_id": r.view.id, "label": o.label,
+                      "score": round(o.score, 3), "box": o.box.as_list()} for o in objs]
+                    or [{"type": "count", "view_id": r.view.id, "label": concept,
+                         "count": 0}]))
+                boxes += [AnswerBox(r.view.id, o.label, o.box) for o in objs]
+                parts.append(f"{len(objs)} in {_name(r)}")
+                continue
+            tags = find_concept(d, concept)
+            if tags:
+                best = max(tags, key=lambda t: t.score)
+                steps.append(Step(
+                    f"{_name(r)}: the classifier tags '{best.label}' ({_fmt(best.score)}) but "
+                    "gives no count or boxes.", [best.as_evidence(r.view.id)]))
+                parts.append(f"present in {_name(r)}, count unknown")
+            else:
+                steps.append(Step(f"{_name(r)}: nothing matches '{concept}'.",
+                                  [{"type": "absent", "view_id": r.view.id, "label": concept}]))
+                parts.append(f"0 in {_name(r)}")
+        text = f"'{concept}': " + "; ".join(parts) + "."
+        return Answer(text, steps, boxes, [r.view.id for r in targets])
+
+    def _text(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        if not re.search(r"\b(what does (?:the|it|this|that) (?:text|sign|label|page|document|"
+                         r"\w+) say|what (?:is|'s) written|what text|read (?:the|it|me)|which "
+                         r"words|what does it say|what do(?:es)? the \w+ say|text (?:say|read))",
+                         q):
+            return None
+        steps: list[Step] = []
+        boxes: list[AnswerBox] = []
+        said: list[str] = []
+        for r in targets:
+            lines = [ln for v in (r.frames or [r.view]) for ln in v.description.ocr]
+            if lines:
+                txt = " / ".join(ln.text for ln in lines[:12])
+                said.append(f"{_name(r)} reads: “{txt}”")
+                steps.append(Step(f"{_name(r)}: OCR read {len(lines)} line"
+                                  f"{'s' if len(lines) != 1 else ''}.",
+                                  [{"type": "ocr", "view_id": r.view.id, "label": ln.text,
+                                    "score": round(ln.score, 3), "box": ln.box.as_list()}
+                                   for ln in lines[:12]]))
+                boxes += [AnswerBox(r.view.id, ln.text, ln.box) for ln in lines[:12]
+                          if r.view in (r.frames or [r.view])]
+            else:
+                said.append(f"{_name(r)}: no text was read")
+                steps.append(Step(f"{_name(r)}: OCR found no text.",
+                                  [{"type": "absent", "view_id": r.view.id, "label": "text"}]))
+        return Answer("; ".join(said) + ".", steps, boxes, [r.view.id for r in targets])
+
+    def _colour(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        m = re.search(r"what colou?r (?:is|are) (?:the |its |it)?\s*([\w ]*?)\s*\??$", q)
+        if not m and not re.search(r"\bcolou?rs?\b", q):
+            return None
+        what = (m.group(1).strip() if m else "") or "main object"
+        region = "background" if "background" in what or "behind" in what else "main"
+        steps: list[Step] = []
+        parts: list[str] = []
+        for r in targets:
+            c = r.view.description.colors.get(region) if r.view.description.colors else None
+            if not c:
+                parts.append(f"{_name(r)}: no colour measurement stored")
+                continue
+            share = float(c.get("share", 0.0))
+            label = "background" if region == "background" else "main region (centre)"
+            parts.append(f"{_name(r)}: the {label} is mostly {c['name']}")
+            steps.append(Step(
+                f"{_name(r)}: measured {c['name']} covers {_fmt(share)} of the {label}.",
+                [{"type": "color", "view_id": r.view.id, "label": c["name"],
+                  "score": round(share, 3), "region": region}]))
+        note = ""
+        if region == "main" and what not in ("main object", "object", "it", "main", ""):
+            note = (f" (colour is measured on the image centre, not segmented for "
+                    f"'{what}')")
+        return Answer("; ".join(parts) + "." + note, steps, [], [r.view.id for r in targets])
+
+    def _where(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        m = re.search(rf"^where (?:is|are) {_ART}{_CONCEPT}{_END}", q)
+        if not m:
+            return None
+        concept = m.group(1).strip()
+        steps: list[Step] = []
+        boxes: list[AnswerBox] = []
+        parts: list[str] = []
+        for r in targets:
+            v = r.view
+            found = [x for x in self._find(r, concept) if x[1].box is not None]
+            if found:
+                vid, mm = max(found, key=lambda x: x[1].score)
+                assert mm.box is not None
+                pos = position_words(mm.box, float(v.width or 1), float(v.height or 1))
+                parts.append(f"in {_name(r)}, '{mm.label}' is at the {pos}")
+                steps.append(Step(f"{_name(r)}: {mm.kind} '{mm.label}' box "
+                                  f"{mm.box.as_list()} on a {v.width}x{v.height} view.",
+                                  [mm.as_evidence(vid) | {"width": v.width,
+                                                          "height": v.height}]))
+                boxes.append(AnswerBox(vid, mm.label, mm.box))
+            elif self._find(r, concept):
+                parts.append(f"{_name(r)} has '{concept}' as a whole-image tag, without a box")
+                steps.append(Step(f"{_name(r)}: the classifier tags the whole image; it does "
+                                  "not localise.", [{"type": "absent", "view_id": v.id,
+                                                     "label": "box"}]))
+            else:
+                parts.append(f"no '{concept}' found in {_name(r)}")
+        return Answer("; ".join(parts).capitalize() + ".", steps, boxes,
+                      [r.view.id for r in targets])
+
+    def _temporal(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        vids = [r for r in targets if r.media_kind == "video" and r.frames]
+        if not vids or not re.search(r"\b(when|before|after|how long|scene|first appear|"
+                                     r"happens?|at \d|\d+s\b|\d:\d\d)", q):
+            return None
+        try:
+            from indexer.temporal import answer_temporal
+        except ImportError:  # pragma: no cover - the video module ships with the package
+            return None
+        r = vids[0]
+        shots: list[tuple[float, float, Description]] = [
+            (float(v.t_start or 0.0), float(v.t_end or 0.0), v.description) for v in r.frames
+            if v.kind == "frame"]
+        ans = answer_temporal(q, shots)
+        if ans is None:
+            return None
+        ans.refs = ans.refs or [r.view.id]
+        return ans
+
+    def _compare(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        if not re.search(r"\b(compare|difference|differ|same|similar)\b", q) or len(targets) < 2:
+            return None
+        steps: list[Step] = []
+        sets: list[set[str]] = []
+        for r in targets:
+            d = r.view.description
+            tags = [t for t in d.tags if t.source in ("classifier", "hierarchy")][:6]
+            sets.append({t.label for t in tags})
+            steps.append(Step(f"{_name(r)}: " + ", ".join(f"'{t.label}' ({_fmt(t.score)})"
+                                                          for t in tags) + ".",
+                              [{"type": "tag", "view_id": r.view.id, "label": t.label,
+                                "score": round(t.score, 3), "source": t.source} for t in tags]))
+        common = set.intersection(*sets) if sets else set()
+        text = ("They share " + ", ".join(f"'{c}'" for c in sorted(common)) + "; "
+                if common else "They share no tag; ")
+        text += "; ".join(f"only {_name(r)}: " + (", ".join(f"'{x}'" for x in sorted(s - common)
+                                                          [:4]) or "nothing else")
+                          for r, s in zip(targets, sets, strict=True)) + "."
+        return Answer(text, steps, [], [r.view.id for r in targets])
+
+    def _objects(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        if not re.search(r"\b(what objects|what is (?:in|shown)|what's in|what do you see|"
+                         r"describe|what(?:'s| is) (?:this|that|it)|what does (?:it|this|that|"
+                         r"the \w+) show|what are (?:these|they|those))\b", q):
+            return None
+        steps: list[Step] = []
+        parts: list[str] = []
+        boxes: list[AnswerBox] = []
+        for r in targets:
+            d = r.view.description
+            tags = [t for t in d.tags if t.source == "classifier"][:3]
+            objs = d.objects[:5]
+            bits = [f"'{t.label}' ({_fmt(t.score)})" for t in tags]
+            bits += [f"a detected '{o.label}' ({_fmt(o.score)})" for o in objs]
+            if d.ocr:
+                bits.append(f"text '{d.ocr[0].text}'")
+            parts.append(f"{_name(r)}: " + (", ".join(bits) if bits else "no confident tags"))
+            ev = [{"type": "tag", "view_id": r.view.id, "label": t.label,
+                   "score": round(t.score, 3), "source": t.source} for t in tags]
+            ev += [{"type": "object", "view_id": r.view.id, "label": o.label,
+                    "score": round(o.score, 3), "box": o.box.as_list()} for o in objs]
+            ev += [{"type": "ocr", "view_id": r.view.id, "label": d.ocr[0].text,
+                    "score": round(d.ocr[0].score, 3)}] if d.ocr else []
+            steps.append(Step(parts[-1] + ".", ev))
+            boxes += [AnswerBox(r.view.id, o.label, o.box) for o in objs]
+        return Answer("; ".join(parts) + ".", steps, boxes, [r.view.id for r in targets])
+
+    def _cannot_tell(self, targets: Sequence[ResultRef]) -> Answer:
+        steps = []
+        for r in targets[:3]:
+            d = r.view.description
+            steps.append(Step(f"{_name(r)}: stored evidence is its caption, "
+                              f"{len(d.tags)} tags, {len(d.objects)} detected objects and "
+                              f"{len(d.ocr)} OCR lines.",
+                              [{"type": "caption", "view_id": r.view.id, "label": d.caption}]))
+        return Answer(
+            "I cannot tell from this evidence. The cpu backend only knows concept tags, "
+            "detected people and faces, text read in the image, measured colours and shot "
+            "times; ask about one of those, or run the glm backend for open questions.",
+            steps, [], [r.view.id for r in targets])
+
+    # -- helpers --------------------------------------------------------------------------
+    def _find(self, r: ResultRef, concept: str) -> list[tuple[str, object]]:  # type: ignore[type-arg]
+        out = []
+        for v in r.frames or [r.view]:
+            out += [(v.id, m) for m in find_concept(v.description, concept)]
+        if not out and self.embed is not None:
+            out += self._near(r, concept)
+        return out  # type: ignore[return-value]
+
+    def _near(self, r: ResultRef, concept: str) -> list[tuple[str, object]]:  # type: ignore[type-arg]
+        """Semantic fallback: a tag whose text embedding is close to the concept's."""
+        from indexer.reasoning.evidence import Match
+
+        assert self.embed is not None
+        v = r.view
+        tags = [t for t in v.description.tags if t.source in ("classifier", "hierarchy")]
+        if not tags:
+            return []
+        vecs = self.embed([concept] + [t.label for t in tags])
+        sims = vecs[1:] @ vecs[0]
+        i = int(np.argmax(sims))
+        if float(sims[i]) >= 0.72 and tags[i].score >= 0.2:
+            return [(v.id, Match("tag", tags[i].label, tags[i].score, source=tags[i].source))]
+        return []

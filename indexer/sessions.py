@@ -1,0 +1,128 @@
+"""Conversations about a result set: every search opens a session; follow-up questions are
+resolved against its results ("the second one", "these", "at 0:12") and answered — from
+stored evidence by the cpu backend, natively (with the referenced views) by glm/openai."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from indexer.domain import Answer, Turn, ViewInput
+from indexer.errors import InvalidRequest
+from indexer.reasoning.qa import EvidenceQA
+from indexer.reasoning.refs import ResultRef, resolve
+from indexer.stores.catalog import SessionStore
+
+if TYPE_CHECKING:
+    from indexer.context import Glimpse
+    from indexer.search import SearchQuery, SearchResponse
+
+log = logging.getLogger(__name__)
+
+
+def answer_dict(a: Answer) -> dict[str, Any]:
+    return {
+        "answer": a.text,
+        "steps": [{"n": i + 1, "text": s.text, "evidence": s.evidence}
+                  for i, s in enumerate(a.steps)],
+        "boxes": [{"view_id": b.view_id, "label": b.label, "box": b.box.as_list()}
+                  for b in a.boxes],
+        "refs": a.refs,
+        "debug": a.debug,
+    }
+
+
+class ConversationService:
+    def __init__(self, core: Glimpse) -> None:
+        self.core = core
+        self.store = SessionStore(core.catalog)
+
+    def open(self, q: SearchQuery, resp: SearchResponse) -> str:
+        query = {"text": q.text, "example_media_id": q.example_media_id,
+                 "image": q.image is not None, "k": q.k}
+        results = [{"index": i, "media_id": r.media_id, "view_id": r.view_id, "kind": r.kind,
+                    "score": r.score, "relevance": r.relevance,
+                    "other_views": r.other_views[:20]}
+                   for i, r in enumerate(resp.results)]
+        return self.store.create(q.filters.tenant or self.core.settings.tenant, query, results)
+
+    def get(self, session_id: str) -> dict[str, Any]:
+        s = self.store.get(session_id)
+        turns = self.store.turns(session_id)
+        return {
+            "session_id": s.id, "query": s.query, "results": s.results,
+            "created_at": s.created_at.isoformat(),
+            "turns": [{"n": t.idx, "role": t.role, "text": t.text,
+                       **({k: v for k, v in (t.payload or {}).items() if k != "text"}
+                          if t.role == "assistant" else {})}
+                      for t in turns],
+        }
+
+    def ask(self, session_id: str, question: str) -> dict[str, Any]:
+        question = (question or "").strip()
+        if not question:
+            raise InvalidRequest("the question is empty")
+        if len(question) > 2000:
+            raise InvalidRequest("the question is longer than 2000 characters")
+        t0 = time.perf_counter()
+        s = self.store.get(session_id)
+        turns = self.store.turns(session_id)
+        refs = self._result_refs(s.results)
+        previous: list[int] = []
+        for t in reversed(turns):
+            if t.role == "assistant":
+                previous = list((t.payload or {}).get("result_indices", []))
+                break
+        res = resolve(question, refs, previous)
+        targets = [refs[i] for i in res.indices]
+        if self.core.settings.model.backend == "cpu":
+            ans = EvidenceQA(embed=self.core.model.embed_texts).answer(question, targets, res)
+        else:
+            ans = self._native(question, targets, turns)
+        out = answer_dict(ans)
+        out["result_indices"] = res.indices
+        out["resolved_as"] = res.how
+        out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        self.store.add_turns(session_id, [
+            ("user", question, {}),
+            ("assistant", ans.text, {k: v for k, v in out.items() if k != "answer"}),
+        ])
+        return out
+
+    def ask_stream(self, session_id: str, question: str) -> Iterator[dict[str, Any]]:
+        """Events for server-sent streaming: each reasoning step, then the answer, then done.
+        The cpu backend answers at once, so its steps arrive together; the glm/openai
+        backends stream tokens where the backend supports it."""
+        out = self.ask(session_id, question)
+        for st in out["steps"]:
+            yield {"event": "step", "data": st}
+        yield {"event": "answer", "data": {k: v for k, v in out.items() if k != "steps"}}
+        yield {"event": "done", "data": {"latency_ms": out["latency_ms"]}}
+
+    def _result_refs(self, results: list[dict[str, Any]]) -> list[ResultRef]:
+        cat = self.core.catalog
+        views = cat.views_by_ids([r["view_id"] for r in results])
+        media = cat.media_by_ids([r["media_id"] for r in results])
+        refs: list[ResultRef] = []
+        for r in results:
+            v = views.get(r["view_id"])
+            m = media.get(r["media_id"])
+            if v is None or m is None:  # deleted since the search: keep numbering stable
+                continue
+            frames = cat.views_of(m.id) if m.kind == "video" else []
+            refs.append(ResultRef(int(r["index"]), m.id, m.kind, v, frames))
+        return refs
+
+    def _native(self, question: str, targets: list[ResultRef], turns: list[Any]) -> Answer:
+        views = [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
+                           r.view.t_start, r.view.t_end, r.view.page) for r in targets]
+        history = [Turn(t.role, t.text) for t in turns]
+        return self.core.model.answer(question, views, [r.view.description for r in targets],
+                                      history)
+
+
+def steps_as_dicts(a: Answer) -> list[dict[str, Any]]:
+    return [asdict(s) for s in a.steps]
