@@ -20,7 +20,7 @@ from typing import Literal
 import av
 import numpy as np
 
-from indexer.media.video import extract_keyframes, probe_video
+from indexer.media.video import FAST_DECODE_MIN_PIXELS, extract_keyframes, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,8 @@ def _speed(tmp: Path, width: int, height: int, seconds: float) -> dict[str, obje
         "fps": info.fps,
         "mbps": round(path.stat().st_size * 8 / info.duration_s / 1e6, 2),
         "true_shots": len(segs),
+        "default_mode": "fast_decode" if width * height >= FAST_DECODE_MIN_PIXELS or info.fps > 40
+        else "full_decode",
     }
     for fast in (False, True):
         wall = cpu = float("inf")

@@ -124,3 +124,38 @@ def test_soft_timeout_returns_partial_prefix(
     assert any("time limit" in w for w in res.warnings)
     assert 1 <= len(res.shots) < 13
     assert res.shots[-1].t_end < res.info.duration_s
+
+
+def test_fast_decode_keeps_cuts_within_tenth_of_second(
+    video_cuts: tuple[Path, list[TruthBoundary]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import indexer.media.video as video
+
+    path, truth = video_cuts
+    assert extract_keyframes(path, max_gap_s=100.0).frame_exact  # small video: exact by default
+    monkeypatch.setattr(video, "FAST_DECODE_MIN_PIXELS", 0)  # "HD and up" now means everything
+    res = extract_keyframes(path, max_gap_s=100.0)
+    assert not res.frame_exact
+    cuts = [s.t_start for s in res.shots[1:]]
+    assert len(cuts) == len(truth)
+    for found, tb in zip(cuts, truth, strict=True):
+        assert abs(found - tb.t) <= 0.1 + 1e-6
+
+
+def test_lookup_table_histogram_matches_direct_computation() -> None:
+    from indexer.media.video import _hist_dist, _signature, _signature_exact
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        shape = (36, 64)
+        y = rng.integers(16, 236, shape, dtype=np.uint8)
+        u = rng.integers(16, 240, shape, dtype=np.uint8)
+        v = rng.integers(16, 240, shape, dtype=np.uint8)
+        fast, exact = _signature(y, u, v), _signature_exact(y, u, v)
+        assert fast.hist.sum() == pytest.approx(exact.hist.sum(), rel=0.05)
+        assert _hist_dist(fast.hist, exact.hist) < 0.05
+    flat = np.full(shape, 128, np.uint8)
+    red = _signature(np.full(shape, 81, np.uint8), np.full(shape, 90, np.uint8),
+                     np.full(shape, 240, np.uint8))
+    grey = _signature(flat, flat, flat)
+    assert _hist_dist(red.hist, grey.hist) > 0.9  # saturated red vs neutral grey
