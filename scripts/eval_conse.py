@@ -64,7 +64,12 @@ def main() -> None:
          p_full, 0, 0),
     ]
     ens = rows[-1][1]
-    for w, dec, depth in ((0.5, 0.5, 3), (1.0, 0.5, 3), (0.5, 0.7, 6), (1.0, 0.8, 6)):
+    rows.append(("ensemble name+photo", replace(plain, prompts=("name", "photo")), p_full, 0, 0))
+    for w, dec, depth in ((0.25, 0.5, 2),):
+        rows.append((f"name + hypernyms w={w} decay={dec} depth={depth}",
+                     replace(plain, hypernym_weight=w, hypernym_decay=dec, hypernym_depth=depth),
+                     p_full, 0, 0))
+    for w, dec, depth in ((0.5, 0.5, 3), (1.0, 0.5, 3)):
         rows.append((f"ensemble + hypernyms w={w} decay={dec} depth={depth}",
                      replace(ens, hypernym_weight=w, hypernym_decay=dec, hypernym_depth=depth),
                      p_full, 0, 0))
