@@ -418,7 +418,8 @@ class IngestPipeline:
                         break
                     if locks.try_lock(cand.id):
                         fresh = cat.get_job(cand.id)
-                        if fresh.status == "running" and fresh.stage == STAGE_DECODED:
+                        if fresh.status == "running" and fresh.stage in (STAGE_DECODED,
+                                                                          STAGE_MODEL):
                             self._add(works, fresh, locks)
                         else:
                             locks.unlock(cand.id)
@@ -472,7 +473,9 @@ class IngestPipeline:
     def _waiting(self, exclude: set[str], limit: int) -> list[JobRow]:
         with self.core.catalog.session() as s:
             rows = s.scalars(
-                select(JobRow).where(JobRow.status == "running", JobRow.stage == STAGE_DECODED)
+                # stage `model` with a free lock: orphaned by a dead worker; take it over
+                select(JobRow).where(JobRow.status == "running",
+                                     JobRow.stage.in_((STAGE_DECODED, STAGE_MODEL)))
                 .order_by(JobRow.created_at).limit(limit + len(exclude))
             )
             return [r for r in rows if r.id not in exclude][:limit]
