@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.integration.conftest import Stack, image_files, job_statuses, wait_for
+from tests.integration.stack import Stack, image_files, job_statuses, wait_for
 
 pytestmark = pytest.mark.integration
 
