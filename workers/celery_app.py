@@ -84,6 +84,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_publish_retry": True,
         "task_publish_retry_policy": TASK_PUBLISH_RETRY,
         "worker_send_task_events": False,
+        # a task running when the broker drops finishes; its ack may be lost, and the
+        # redelivered message is a no-op (tasks are idempotent)
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "timezone": "UTC",
     }
     if q.result_backend and q.result_backend.startswith("redis") and q.key_prefix:
