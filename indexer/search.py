@@ -39,6 +39,12 @@ LIST_WEIGHTS = {
 }
 
 
+# Lists whose scores are cosine similarities (used for moments and `similarity`).
+SIMILARITY_LISTS = ("semantic", "image_semantic", "visual")
+# A shot belongs to a moment when its similarity is this close to the video's best shot.
+MOMENT_MARGIN = 0.04
+
+
 @dataclass
 class SearchFilters:
     kinds: list[str] | None = None
@@ -85,6 +91,7 @@ class SearchResult:
     view: ViewRecord
     media: MediaRow
     other_views: list[str] = field(default_factory=list)
+    moments: list[dict[str, Any]] = field(default_factory=list)
     relevance: float | None = None
     steps: list[Step] | None = None
 
@@ -98,6 +105,7 @@ class SearchResult:
             "matched": [{"list": h.list_name, "rank": h.rank, "score": round(h.score, 4)}
                         for h in self.matched],
             "other_views": self.other_views,
+            "moments": self.moments,
             "relevance": None if self.relevance is None else round(self.relevance, 4),
             "explanation": None if self.steps is None else [
                 {"n": i + 1, "text": st.text, "evidence": st.evidence}
@@ -287,8 +295,7 @@ class SearchService:
             if m.id in best:
                 best[m.id].other_views.append(vid)
                 continue
-            sims = [h.score for h in ranks[vid] if h.list_name in ("semantic", "image_semantic",
-                                                                   "visual")]
+            sims = [h.score for h in ranks[vid] if h.list_name in SIMILARITY_LISTS]
             best[m.id] = SearchResult(
                 media_id=m.id, view_id=vid, kind=m.kind, view_kind=v.kind, score=score,
                 similarity=max(sims) if sims else None, caption=v.caption,
@@ -296,7 +303,36 @@ class SearchService:
                 matched=sorted(ranks[vid], key=lambda h: h.rank), view=v, media=m,
             )
             order.append(m.id)
-        return [best[mid] for mid in order[:limit]]
+        out = [best[mid] for mid in order[:limit]]
+        sims = {vid: max((h.score for h in hs if h.list_name in SIMILARITY_LISTS), default=0.0)
+                for vid, hs in ranks.items()}
+        for r in out:
+            if r.kind == "video":
+                self._moments(r, views, sims)
+        return out
+
+    @staticmethod
+    def _moments(r: SearchResult, views: dict[str, ViewRecord], sims: dict[str, float]) -> None:
+        """Matching shots of a video — those whose similarity is within MOMENT_MARGIN of the
+        video's best shot — merge into moments when adjacent; the result points at the best
+        moment's time range."""
+        from indexer.media.video import merge_moments
+
+        cands = [views[vid] for vid in [r.view_id, *r.other_views] if vid in views]
+        cands = [v for v in cands if v.kind == "frame" and v.t_start is not None]
+        if not cands:
+            return
+        top = max(sims.get(v.id, 0.0) for v in cands)
+        hits = [(float(v.t_start or 0.0), float(v.t_end or v.t_start or 0.0),
+                 sims.get(v.id, 0.0), v.idx)
+                for v in cands if sims.get(v.id, 0.0) >= top - MOMENT_MARGIN]
+        if not hits:
+            return
+        moments = sorted(merge_moments(hits), key=lambda m: -m.score)
+        r.moments = [{"t_start": round(m.t_start, 3), "t_end": round(m.t_end, 3),
+                      "score": round(m.score, 4), "shots": list(m.shot_indices)}
+                     for m in moments[:5]]
+        r.t_start, r.t_end = r.moments[0]["t_start"], r.moments[0]["t_end"]
 
 
 def fuse(lists: dict[str, list[tuple[str, float]]], rrf_k: int) -> list[tuple[str, float]]:

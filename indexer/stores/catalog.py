@@ -143,6 +143,18 @@ class TurnRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ExtractionRow(Base):
+    __tablename__ = "extractions"
+
+    view_id: Mapped[str] = mapped_column(
+        ForeignKey("views.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(128))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 @dataclass
 class ViewRecord:
     """A view as the rest of the code sees it: plain values, detached from any session."""
@@ -456,6 +468,24 @@ class Catalog:
         if self.dialect != "sqlite" or not view_ids:
             return
         s.execute(text("DELETE FROM view_fts WHERE view_id = :v"), [{"v": v} for v in view_ids])
+
+    # -- extractions ----------------------------------------------------------------------
+    def get_extraction(self, view_id: str, kind: str, model_id: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.get(ExtractionRow, (view_id, kind))
+            if row is None or row.model_id != model_id:
+                return None
+            return dict(row.result)
+
+    def put_extraction(self, view_id: str, kind: str, model_id: str,
+                       result: dict[str, Any]) -> None:
+        with self.session() as s:
+            row = s.get(ExtractionRow, (view_id, kind))
+            if row is None:
+                s.add(ExtractionRow(view_id=view_id, kind=kind, model_id=model_id,
+                                    result=result))
+            else:
+                row.model_id, row.result, row.created_at = model_id, result, utcnow()
 
     # -- jobs -----------------------------------------------------------------------------
     def create_job(self, media_id: str, kind: str = "ingest") -> JobRow:

@@ -4,7 +4,7 @@ import logging
 from dataclasses import asdict
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from indexer.errors import EmptyMedia, GlimpseError, InvalidRequest, MediaTooLarge, NotFound
@@ -141,3 +141,60 @@ def view_thumbnail(media_id: str, idx: int, core: CoreDep, size: int = 320) -> R
     m = core.catalog.get_media(media_id)
     v = core.catalog.get_view(f"{media_id}:{idx}")
     return _thumb(core, v.image_sha256 or m.sha256, size)
+
+
+@router.get("/{media_id}/file", response_class=FileResponse)
+def original_file(media_id: str, core: CoreDep) -> FileResponse:
+    """The original bytes (range requests supported, so a <video> can seek)."""
+    m = core.catalog.get_media(media_id)
+    return FileResponse(core.blobs.open_path(m.sha256), media_type=m.mime,
+                        filename=m.filename or None, content_disposition_type="inline")
+
+
+@router.get("/{media_id}/frames")
+def frames(media_id: str, core: CoreDep) -> dict[str, object]:
+    """A video's shots in time order: each keyframe with its time range and caption."""
+    m = core.catalog.get_media(media_id)
+    if m.kind != "video":
+        raise InvalidRequest(f"media {media_id} is a {m.kind}, not a video")
+    views = [v for v in core.catalog.views_of(media_id) if v.kind == "frame"]
+    return {
+        "media_id": media_id, "duration_s": m.duration_s, "status": m.status,
+        "frames": [{"n": i, "view_id": v.id, "idx": v.idx, "t_start": v.t_start,
+                    "t_end": v.t_end, "caption": v.caption,
+                    "thumbnail_url": f"/v1/media/{media_id}/frames/{i}/thumbnail"}
+                   for i, v in enumerate(views)],
+    }
+
+
+@router.get("/{media_id}/frames/{n}/thumbnail", response_class=Response)
+def frame_thumbnail(media_id: str, n: int, core: CoreDep, size: int = 320) -> Response:
+    views = [v for v in core.catalog.views_of(media_id) if v.kind == "frame"]
+    if not 0 <= n < len(views):
+        raise NotFound(f"media {media_id} has no frame {n} ({len(views)} frames)")
+    v = views[n]
+    if v.image_sha256 is None:
+        raise NotFound(f"frame {n} of {media_id} has no stored image")
+    return _thumb(core, v.image_sha256, max(32, min(size, 1024)))
+
+
+@router.get("/{media_id}/extract")
+def extract(media_id: str, core: CoreDep, kind: str = "text", view: int = 0,
+            format: str = "json") -> Response:
+    """Structured extraction of one view (page n for documents): `kind=text|tables|kv|chart`;
+    `format=csv` for tables. Results are stored: a second call costs nothing."""
+    from indexer.documents.tables import table_to_csv
+    from indexer.extraction import ExtractionService
+
+    if format not in ("json", "csv"):
+        raise InvalidRequest("format must be json or csv")
+    if format == "csv" and kind != "tables":
+        raise InvalidRequest("format=csv is only for kind=tables")
+    result = ExtractionService(core).extract(media_id, kind, view)
+    if format == "csv":
+        tables = result.get("tables", [])
+        body = "\n".join(table_to_csv(t) for t in tables)
+        return Response(body, media_type="text/csv",
+                        headers={"Content-Disposition":
+                                 f'attachment; filename="{media_id}-p{view}-tables.csv"'})
+    return JSONResponse(result)
