@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ModelSettings(BaseModel):
     backend: Literal["cpu", "glm", "openai"] = "cpu"
+    # openai is generation-only (an OpenAI-compatible server has no embedding endpoint for
+    # GLM-4.5V): indexing and query vectors come from this local backend instead
+    embed_backend: Literal["cpu", "glm"] = "cpu"
     # glm backend: a local checkpoint directory (never downloaded at run time)
     path: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"

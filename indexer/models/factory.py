@@ -18,8 +18,12 @@ def build_model(settings: Settings) -> VisionLanguageModel:
 
             return GlmModel(settings.model)
         case "openai":
+            from indexer.models.composite import CompositeModel
             from indexer.models.openai_backend import OpenAIModel
 
-            return OpenAIModel(settings.model)
+            embed_settings = settings.model.model_copy(update={"backend":
+                                                               settings.model.embed_backend})
+            embedder = build_model(settings.model_copy(update={"model": embed_settings}))
+            return CompositeModel(embedder, OpenAIModel(settings.model))
         case other:
             raise ModelUnavailable(f"unknown model backend {other!r}; use cpu, glm or openai")

@@ -1,0 +1,216 @@
+"""`glimpse bench`: every measurement in one JSON document, measured side by side in one run
+on this machine. Sections can be chosen with `only` (comma list)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+from indexer.settings import Settings
+
+log = logging.getLogger(__name__)
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SECTIONS = ("ingest", "search", "vectors", "cpu_model", "video", "documents",
+            "celery")
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def synth_photos(n: int, out: Path, seed: int = 0) -> list[Path]:
+    """Distinct photos made from the bundled samples: random crops, flips, colour and
+    brightness changes (real photo statistics, unlike noise)."""
+    rng = np.random.default_rng(seed)
+    bases = [Image.open(p).convert("RGB") for p in sorted(SAMPLES.glob("*.jpg"))]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = bases[i % len(bases)]
+        w, h = img.size
+        f = rng.uniform(0.6, 0.95)
+        cw, ch = int(w * f), int(h * f)
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        im = img.crop((x, y, x + cw, y + ch))
+        if rng.random() < 0.5:
+            im = ImageOps.mirror(im)
+        im = ImageEnhance.Color(im).enhance(rng.uniform(0.7, 1.3))
+        im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.8, 1.2))
+        p = out / f"photo_{i:04d}.jpg"
+        im.save(p, quality=88)
+        paths.append(p)
+    return paths
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return round(float(np.percentile(np.asarray(xs), q)), 2) if xs else 0.0
+
+
+def bench_ingest(settings: Settings, n: int, ocr: str) -> dict[str, Any]:
+    """In-process ingest of n photos through the real pipeline (validate → decode → model →
+    text embed → persist), per-stage timings summed from the jobs."""
+    from indexer.context import Glimpse
+    from indexer.ingest import accept_path
+    from indexer.jobs import InProcessRunner
+
+    tmp = Path(tempfile.mkdtemp(prefix="glimpse-bench-"))
+    try:
+        photos = synth_photos(n, tmp / "photos")
+        s = settings.model_copy(deep=True)
+        s.data_dir = tmp / "data"
+        s.model.ocr = ocr  # type: ignore[assignment]
+        core = Glimpse(s)
+        core.migrate()
+        core.model.load()
+        runner = InProcessRunner(core)
+        stages: dict[str, float] = {}
+        jobs: list[str] = []
+
+        class Collect:
+            def enqueue_ingest(self, job_id: str) -> None:
+                jobs.append(job_id)
+
+        t0 = time.perf_counter()
+        for p in photos:
+            accept_path(core, p, tenant=None, enqueuer=Collect())
+        t_accept = time.perf_counter() - t0
+        for j in jobs:
+            res = runner.run_now(j)
+            for k, v in dict(res.get("timings_ms", {})).items():  # type: ignore[call-overload]
+                stages[k] = stages.get(k, 0.0) + float(v)
+        dt = time.perf_counter() - t0
+        core.close()
+        return {
+            "images": n, "ocr": ocr, "seconds": round(dt, 2),
+            "images_per_s": round(n / dt, 2),
+            "accept_ms_per_image": round(t_accept * 1000 / n, 2),
+            "stage_ms_per_image": {k: round(v / n, 2) for k, v in stages.items()},
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench_search_and_conversation(settings: Settings, n: int) -> dict[str, Any]:
+    """End-to-end text search over a small real index (embed + retrieve + fuse, then with
+    rerank, then with rerank + explain of top-20), and a follow-up turn against the first."""
+    from indexer.context import Glimpse
+    from indexer.ingest import accept_path
+    from indexer.jobs import InProcessRunner
+    from indexer.search import SearchQuery
+
+    tmp = Path(tempfile.mkdtemp(prefix="glimpse-bench-"))
+    try:
+        photos = synth_photos(n, tmp / "photos", seed=1)
+        s = settings.model_copy(deep=True)
+        s.data_dir = tmp / "data"
+        s.model.ocr = "off"
+        core = Glimpse(s)
+        core.migrate()
+        runner = InProcessRunner(core)
+        jobs: list[str] = []
+
+        class Collect:
+            def enqueue_ingest(self, job_id: str) -> None:
+                jobs.append(job_id)
+
+        for p in photos:
+            accept_path(core, p, tenant=None, enqueuer=Collect())
+        for j in jobs:
+            runner.run_now(j)
+        queries = ["a cat", "a cup of coffee", "a rocket launch", "a person in a suit",
+                   "stars in the night sky", "a page of text"]
+        lat: dict[str, list[float]] = {"retrieve": [], "rerank20": [], "rerank20_explain20": []}
+        follow: list[float] = []
+        first: list[float] = []
+        for _ in range(3):
+            for q in queries:
+                for name, kw in (("retrieve", {"rerank": False}),
+                                 ("rerank20", {"rerank": True, "rerank_n": 20}),
+                                 ("rerank20_explain20", {"rerank": True, "rerank_n": 20,
+                                                         "explain": True, "explain_m": 20})):
+                    t0 = time.perf_counter()
+                    resp = core.search.search(SearchQuery(text=q, k=20, **kw))  # type: ignore[arg-type]
+                    lat[name].append((time.perf_counter() - t0) * 1000)
+                sid = core.conversations.open(SearchQuery(text=q, k=20), resp)
+                first.append(lat["rerank20_explain20"][-1])
+                t0 = time.perf_counter()
+                core.conversations.ask(sid, "which of these has a cat?")
+                core.conversations.ask(sid, "how many faces are in the first one?")
+                follow.append((time.perf_counter() - t0) * 1000 / 2)
+        core.close()
+        out: dict[str, Any] = {"index_views": n}
+        for k, xs in lat.items():
+            out[f"{k}_ms"] = {"p50": _pct(xs, 50), "p95": _pct(xs, 95)}
+        out["follow_up_turn_ms"] = {"p50": _pct(follow, 50), "p95": _pct(follow, 95)}
+        out["follow_up_vs_first_turn"] = round(_pct(follow, 50) / max(_pct(first, 50), 1e-9), 3)
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_bench(settings: Settings, *, quick: bool = False, only: str | None = None,
+              topology: str = "embedded") -> dict[str, Any]:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    chosen = [s.strip() for s in only.split(",")] if only else [
+        s for s in SECTIONS if s != "celery" or topology == "celery"]
+    unknown = set(chosen) - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown bench sections: {sorted(unknown)}; choose from {SECTIONS}")
+    out: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "quick": quick},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    for sec in chosen:
+        t0 = time.perf_counter()
+        log.warning("bench: %s …", sec)
+        try:
+            out[sec] = _section(sec, settings, quick)
+        except Exception as e:  # noqa: BLE001 - one failing section must not hide the rest
+            log.exception("bench section %s failed", sec)
+            out[sec] = {"error": repr(e)}
+        out.setdefault("section_seconds", {})[sec] = round(time.perf_counter() - t0, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
+    if sec == "ingest":
+        n = 24 if quick else 120
+        return {"ocr_gated": bench_ingest(settings, n, "gated"),
+                "ocr_on": bench_ingest(settings, max(8, n // 4), "on"),
+                "ocr_off": bench_ingest(settings, n, "off")}
+    if sec == "search":
+        return bench_search_and_conversation(settings, 30 if quick else 120)
+    if sec == "vectors":
+        from indexer.bench.vectors import bench_vectors
+
+        return bench_vectors(sizes=(10_000,) if quick else (10_000, 100_000))
+    if sec == "cpu_model":
+        from indexer.bench.cpu_model import bench_cpu_model
+
+        return bench_cpu_model(n_images=12 if quick else 40)
+    if sec == "video":
+        from indexer.bench.video import bench_video
+
+        return dict(bench_video(n_videos=3 if quick else 8))
+    if sec == "documents":
+        from indexer.bench.documents import bench_documents
+
+        return bench_documents(n_pages=2 if quick else 3, n_tables=2 if quick else 4,
+                               n_charts=3 if quick else 6)
+    if sec == "celery":
+        from workers.bench import bench_celery
+
+        return bench_celery(settings, quick=quick)  # type: ignore[no-any-return]
+    raise ValueError(sec)

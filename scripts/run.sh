@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install Glimpse into ./.venv (first run only) and start it on the embedded default:
+# SQLite catalog, FAISS index and blobs in ./glimpse-data, the cpu model, no services.
+# The bundled sample photos are indexed on first start so you can search at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+if [ ! -x .venv/bin/glimpse ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  # torch first and pinned: a plain `torch` requirement would pull a multi-GB CUDA build
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e .
+fi
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1
+exec .venv/bin/glimpse serve --samples --host "${GLIMPSE_HOST:-127.0.0.1}" \
+  --port "${GLIMPSE_PORT:-8000}" "$@"
