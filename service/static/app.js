@@ -145,8 +145,9 @@ function show(res, text, ms) {
   const what = [text && `“${text}”`, state.queryImage && "your example image"].filter(Boolean).join(" + ");
   if (res.no_good_match) {
     els.notice.hidden = false;
-    els.notice.replaceChildren(h("strong", {}, "No good match. "),
-      res.message || "Nothing in your library looks like this.",
+    let msg = (res.message || "nothing in your library looks like this").replace(/^no good match:\s*/i, "");
+    msg = msg.charAt(0).toUpperCase() + msg.slice(1);
+    els.notice.replaceChildren(h("strong", {}, "No good match. "), msg.endsWith(".") ? msg : `${msg}.`,
       res.results.length ? h("span.muted", {}, " The closest items are shown below, but they are weak matches.") : null);
   } else {
     els.notice.hidden = true;

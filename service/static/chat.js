@@ -73,7 +73,7 @@ export class Chat {
       }, `result ${i + 1}`)))
       : null;
     const steps = a.steps && a.steps.length
-      ? h("details.why", {}, h("summary", {}, `How I got this (${a.steps.length} steps)`),
+      ? h("details.why", {}, h("summary", {}, `How I got this (${a.steps.length} step${a.steps.length > 1 ? "s" : ""})`),
         renderSteps(a.steps))
       : null;
     const boxes = (a.boxes || []).length

@@ -21,7 +21,7 @@ export class Uploader {
   add(files) {
     for (const f of files) {
       const row = this.row(f);
-      this.list.prepend(row.li);
+      this.list.append(row.li);
       this.queue.push({ file: f, row });
       this.counts.total++;
     }
