@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -123,21 +124,52 @@ def cmd_search(args: argparse.Namespace) -> int:
     core = _core(args)
     try:
         image = load_rgb(args.image) if args.image else None
-        resp = core.search.search(SearchQuery(text=args.text, image=image, k=args.k))
+        q = SearchQuery(text=args.text, image=image, k=args.k, explain=args.explain,
+                        explain_m=args.k)
+        with contextlib.redirect_stdout(sys.stderr):  # third-party loaders print
+            resp = core.search.search(q)
+            sid = core.conversations.open(q, resp)
     except GlimpseError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return 1
     finally:
         core.close()
     if args.json:
-        print(json.dumps({"results": [r.to_dict() for r in resp.results],
+        print(json.dumps({"session_id": sid, "results": [r.to_dict() for r in resp.results],
+                          "no_good_match": resp.no_good_match, "message": resp.message,
                           "timings_ms": resp.timings_ms}, indent=2))
         return 0
-    if not resp.results:
-        print("no results")
+    if resp.message:
+        print(resp.message)
     for i, r in enumerate(resp.results, 1):
         when = f" @ {r.t_start:.1f}-{r.t_end:.1f}s" if r.t_start is not None else ""
-        print(f"{i:2d}. {r.score:.4f}  {r.filename or r.media_id}{when}  — {r.caption}")
+        page = f" p.{r.page}" if r.page else ""
+        rel = f"{r.relevance:.2f}" if r.relevance is not None else f"{r.score:.4f}"
+        print(f"{i:2d}. {rel}  {r.filename or r.media_id}{page}{when}  — {r.caption}")
+        for st_i, st in enumerate(r.steps or [], 1):
+            print(f"      {st_i}. {st.text}")
+    print(f"session: {sid}  (ask a follow-up: glimpse ask {sid} \"...\")")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from indexer.errors import GlimpseError
+
+    core = _core(args)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # third-party loaders print
+            out = core.conversations.ask(args.session, args.question)
+    except GlimpseError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    finally:
+        core.close()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(out["answer"])
+    for st in out["steps"]:
+        print(f"  {st['n']}. {st['text']}")
     return 0
 
 
@@ -208,7 +240,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--image")
     sp.add_argument("-k", type=int, default=10)
     sp.add_argument("--json", action="store_true")
+    sp.add_argument("--explain", action="store_true", help="numbered reasons per result")
     sp.set_defaults(fn=cmd_search)
+
+    sp = sub.add_parser("ask", help="ask a follow-up question about a search's results")
+    data_dir(sp)
+    sp.add_argument("session")
+    sp.add_argument("question")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(fn=cmd_ask)
 
     sp = sub.add_parser("migrate", help="run the catalog migrations (alembic upgrade head)")
     data_dir(sp)

@@ -1,0 +1,51 @@
+"""The `glimpse` console script, run as a person would: ingest a folder, search, ask."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.unit.service.conftest import SAMPLES
+
+GLIMPSE = str(Path(sys.executable).with_name("glimpse"))
+
+
+def _run(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "GLIMPSE_MODEL__OCR": "gated"}
+    return subprocess.run([GLIMPSE, *args, "--data-dir", str(data)], capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+def test_ingest_search_ask(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("chelsea.jpg", "coffee.jpg", "rocket.jpg"):
+        shutil.copy(SAMPLES / name, folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    data = tmp_path / "data"
+
+    r = _run("ingest", str(folder), "--quiet", data=data)
+    assert r.returncode == 0, r.stderr
+    r = _run("ingest", str(folder), data=data)  # again: every file is a duplicate
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary == {**summary, "accepted": 0, "duplicate": 3, "rejected": 1}
+
+    r = _run("search", "a cup of coffee", "--json", "-k", "2", data=data)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["results"][0]["filename"] == "coffee.jpg"
+
+    r = _run("search", "--image", str(SAMPLES / "rocket.jpg"), "-k", "1", "--explain", data=data)
+    assert r.returncode == 0 and "rocket.jpg" in r.stdout.splitlines()[0]
+
+    r = _run("ask", out["session_id"], "what does the text say in the first one?", data=data)
+    assert r.returncode == 0, r.stderr
+    assert "result 1" in r.stdout
+
+    r = _run("ask", "s_missing", "hello?", data=data)
+    assert r.returncode == 1 and "not found" in r.stderr
