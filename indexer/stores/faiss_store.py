@@ -10,10 +10,10 @@ Filtering is done *inside* the search: a bitmap of live, matching slots is hande
 (non-matching nodes stay usable as stepping stones) but only admits matching slots to the
 result heap, so a result can never be a non-matching point. Over-fetch-and-discard would
 need an unbounded number of retries for selective filters; the selector needs none.
-Two guards keep "k results when k match": small match sets (`exact_below`) are scored
-exactly with numpy from the index's own flat storage, efSearch grows with the inverse of the
-match fraction, and if HNSW still returns fewer than min(k, matches) hits the query falls
-back to the exact path.
+Guards keep "k results when k match": match sets smaller than the work HNSW would do
+(about efSearch * M distances, at least 2048) are scored exactly on the index's own flat
+storage with the same bitmap selector; otherwise efSearch grows with sqrt(1/selectivity);
+if HNSW still returns fewer than min(k, matches) hits the query falls back to exact.
 
 Persistence: `directory/name/CURRENT` names a generation folder `gen-NNNNNN/` that holds one
 `.faiss` file per space, `state.json` (payloads and slot -> id maps) and `meta.json`. A flush
@@ -52,6 +52,7 @@ _MAX_EF = 4096
 _GPU_MAX_K = 2048  # faiss GPU flat search limit on k
 # the bundled type stubs lack the HNSW search parameters; the runtime has them (faiss>=1.7.3)
 _SearchParametersHNSW: Any = faiss.SearchParametersHNSW  # type: ignore[attr-defined]
+_SearchParameters: Any = faiss.SearchParameters
 
 
 def _gpu_count() -> int:
@@ -153,7 +154,7 @@ class FaissVectorStore:
         settings: VectorSettings,
         *,
         compact_fraction: float = 0.2,
-        exact_below: int = 2048,
+        exact_below: int | None = None,
         use_gpu: bool | None = None,
     ) -> None:
         if not spaces:
@@ -323,16 +324,17 @@ class FaissVectorStore:
                 if matches == 0:
                     return []
             want = min(k, matches)
-            if mask is not None and matches <= self._exact_below:
+            ef = self._filtered_ef(k, n, matches)
+            if mask is not None and self._prefer_exact(matches, ef):
                 slots, scores = self._exact(sp, q, want, mask)
             elif sp.gpu is not None:
                 slots, scores = _overfetch(
                     lambda kk: sp.gpu.search(q[None, :], kk), want, mask, n, _GPU_MAX_K
                 )
                 if len(slots) < want:
-                    slots, scores = self._hnsw(sp, q, want, mask, matches)
+                    slots, scores = self._hnsw(sp, q, want, mask, ef)
             else:
-                slots, scores = self._hnsw(sp, q, want, mask, matches)
+                slots, scores = self._hnsw(sp, q, want, mask, ef)
             if len(slots) < want:
                 # the graph could not reach enough matching nodes: answer exactly
                 log.debug("faiss %s/%s: HNSW returned %d < %d, exact fallback",
@@ -373,30 +375,44 @@ class FaissVectorStore:
                     mask[slot] = False
         return mask
 
+    def _filtered_ef(self, k: int, n: int, matches: int) -> int:
+        # a filter leaves fewer admissible nodes per visited node: widen the beam. Measured
+        # on clustered 384-d data, sqrt(1/selectivity) keeps recall@10 >= 0.99 where
+        # 1/selectivity costs 3-4x more for no gain.
+        ef = max(self._settings.hnsw_ef_search, k)
+        return min(_MAX_EF, math.ceil(ef * math.sqrt(n / max(matches, 1))))
+
+    def _prefer_exact(self, matches: int, ef: int) -> bool:
+        if self._exact_below is not None:
+            return matches <= self._exact_below
+        # HNSW evaluates roughly ef * M distances; exact scoring of the matches costs
+        # `matches` distances and is always right
+        return matches <= max(2048, ef * self._settings.hnsw_m)
+
     def _exact(
         self, sp: _Space, q: np.ndarray, k: int, mask: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        xb = sp.storage()
-        slots = np.arange(sp.ntotal) if mask is None else np.flatnonzero(mask)
-        if slots.size == 0:
-            return slots, np.zeros(0, dtype=np.float32)
-        scores = xb[slots] @ q
-        k = min(k, slots.size)
-        top = np.argpartition(-scores, k - 1)[:k] if k < slots.size else np.arange(slots.size)
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return slots[top], scores[top]
+        """Brute force over the index's own flat storage, restricted by the bitmap (faiss
+        scores only selected vectors, no copy)."""
+        flat: Any = faiss.downcast_index(sp.index.storage)
+        if mask is None:
+            dist, lab = flat.search(q[None, :], k)
+        else:
+            bits = np.packbits(mask, bitorder="little")
+            sel = faiss.IDSelectorBitmap(sp.ntotal, faiss.swig_ptr(bits))
+            dist, lab = flat.search(q[None, :], k, params=_SearchParameters(sel=sel))
+            del sel, bits
+        ok = lab[0] >= 0
+        return lab[0][ok], dist[0][ok]
 
     def _hnsw(
-        self, sp: _Space, q: np.ndarray, k: int, mask: np.ndarray | None, matches: int
+        self, sp: _Space, q: np.ndarray, k: int, mask: np.ndarray | None, ef: int
     ) -> tuple[np.ndarray, np.ndarray]:
         n = sp.ntotal
-        ef = max(self._settings.hnsw_ef_search, k)
         if mask is None:
-            params = _SearchParametersHNSW(efSearch=ef)
+            params = _SearchParametersHNSW(efSearch=max(self._settings.hnsw_ef_search, k))
             dist, lab = sp.index.search(q[None, :], k, params=params)
         else:
-            # a selective filter leaves fewer matching nodes per visited node: widen the beam
-            ef = min(_MAX_EF, max(ef, math.ceil(ef * n / max(matches, 1))))
             bits = np.packbits(mask, bitorder="little")
             sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bits))
             params = _SearchParametersHNSW(sel=sel, efSearch=ef)
