@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,3 +17,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     with running_stack(tmp, REDIS_URL) as st:
         yield st
+
+
+@pytest.fixture(scope="session")
+def model_ocr_off() -> Any:
+    """The real cpu model (OCR off), loaded once, for tests that run stages in-process."""
+    from indexer.models.cpu import CpuModel
+    from indexer.settings import ModelSettings
+
+    m = CpuModel(ModelSettings(ocr="off", torch_threads=1))
+    m.load()
+    return m

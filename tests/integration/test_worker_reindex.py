@@ -13,20 +13,11 @@ from tests.integration.stack import make_image
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def model() -> Any:
-    from indexer.models.cpu import CpuModel
-    from indexer.settings import ModelSettings
-
-    m = CpuModel(ModelSettings(ocr="off", torch_threads=1))
-    m.load()
-    return m
-
-
 @pytest.mark.parametrize("backend", ["qdrant", "faiss"])
 def test_reindex_rebuilds_from_the_catalog_and_switches(
-    backend: str, tmp_path: Path, pg_url: str, model: Any,
+    backend: str, tmp_path: Path, pg_url: str, model_ocr_off: Any,
 ) -> None:
+    model = model_ocr_off
     from indexer.context import Glimpse
     from indexer.ingest import accept_path
     from indexer.jobs import InProcessRunner
