@@ -55,6 +55,7 @@ class QueueSettings(BaseModel):
     model_batch_wait_s: float = 0.2
     visibility_timeout_s: int = 3600
     key_prefix: str = ""  # namespaces every broker key (several deployments on one Redis)
+    sweep_interval_s: float = 60.0  # workers re-publish jobs the broker lost (0: off)
 
 
 class LimitSettings(BaseModel):

@@ -26,7 +26,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu import Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -141,6 +146,28 @@ def _on_process_shutdown(**_: Any) -> None:
     if core is not None:
         core.close()
         _state["core"] = None
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: Any) -> None:
+    """Main process: start the sweeper that re-publishes jobs the broker lost."""
+    from indexer.stores.catalog import Catalog
+    from workers.recovery import Sweeper
+
+    settings: Settings = _state["settings"] or Settings()
+    if settings.queue.sweep_interval_s <= 0 or not settings.uses_broker:
+        return
+    sweeper = Sweeper(Catalog(settings.catalog_url, pool_size=1), make_app(settings),
+                      settings.queue.sweep_interval_s)
+    sweeper.start()
+    _state["sweeper"] = sweeper
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    sweeper = _state.pop("sweeper", None)
+    if sweeper is not None:
+        sweeper.stop()
 
 
 def run_worker(settings: Settings, queues: str = "ingest,model", concurrency: int = 1) -> int:

@@ -102,11 +102,14 @@ def drop_prefixed_keys(url: str, prefix: str) -> int:
 
 
 class RedisServer:
-    """A private redis-server (AOF on, fsync every write: a broker must not lose messages)
-    that a test may kill and start again on the same port and folder."""
+    """A private redis-server that a test may kill and start again on the same port and
+    folder: persistent (AOF, fsync every write — how a broker should run) or not (a
+    restart loses every queued message; the workers' sweeper must recover from the
+    catalog)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, persistent: bool = True) -> None:
         self.folder = folder
+        self.persistent = persistent
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -119,8 +122,9 @@ class RedisServer:
         with open(self.folder / "redis.log", "ab") as out:  # the child keeps its own fd
             self.proc = subprocess.Popen(
                 ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--dir", str(self.folder), "--save", "", "--appendonly", "yes",
-                 "--appendfsync", "always", "--daemonize", "no"],
+                 "--dir", str(self.folder), "--save", "", "--daemonize", "no",
+                 *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent
+                   else ["--appendonly", "no"])],
                 stdout=out, stderr=subprocess.STDOUT,
             )
         import redis
@@ -166,6 +170,7 @@ class Stack:
             "GLIMPSE_QUEUE__VISIBILITY_TIMEOUT_S": "20",
             "GLIMPSE_QUEUE__MODEL_BATCH_SIZE": str(self.batch_size),
             "GLIMPSE_QUEUE__MODEL_BATCH_WAIT_S": "0.2",
+            "GLIMPSE_QUEUE__SWEEP_INTERVAL_S": "2",
             "GLIMPSE_MODEL__OCR": "off",
             "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
             "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -185,7 +190,7 @@ class Stack:
         q: dict[str, object] = {
             "broker_url": self.broker_url, "key_prefix": self.key_prefix,
             "visibility_timeout_s": 20, "model_batch_size": self.batch_size,
-            "model_batch_wait_s": 0.2, **queue,
+            "model_batch_wait_s": 0.2, "sweep_interval_s": 2, **queue,
         }
         return Settings(
             data_dir=self.data_dir, environment="test",

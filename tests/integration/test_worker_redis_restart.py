@@ -1,8 +1,13 @@
 """Restart the broker in the middle of an ingest: the ingest completes once it is back.
 
-The machine's shared Redis is left alone: this test runs its own redis-server (AOF on,
-`appendfsync always`, as a broker must be configured) and SIGKILLs it mid-ingest — harsher
-than a clean shutdown — then starts it again on the same port and folder."""
+The machine's shared Redis is left alone: this test runs its own redis-server, SIGKILLs it
+mid-ingest — harsher than a clean shutdown — and starts it again on the same port/folder.
+
+* persistent (AOF, `appendfsync always`, as a broker should run): queued and unacked
+  messages survive; workers reconnect and carry on.
+* not persistent (`--save "" --appendonly no`): every message is gone; the workers'
+  sweeper sees an idle broker while the catalog still has unfinished jobs, and
+  re-publishes them."""
 
 from __future__ import annotations
 
@@ -25,9 +30,10 @@ from tests.integration.stack import (
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture()
-def redis_stack(tmp_path: Path) -> Iterator[tuple[RedisServer, Stack]]:
-    server = RedisServer(tmp_path / "redis")
+@pytest.fixture(params=[True, False], ids=["aof", "no-persistence"])
+def redis_stack(request: pytest.FixtureRequest, tmp_path: Path
+                ) -> Iterator[tuple[RedisServer, Stack]]:
+    server = RedisServer(tmp_path / "redis", persistent=request.param)
     server.start()
     try:
         with running_stack(tmp_path, server.url, batch_size=4) as st:
