@@ -29,13 +29,12 @@ from indexer.domain import (
     ViewEncoding,
     ViewInput,
 )
-from indexer.errors import ModelUnavailable
 from indexer.models.base import l2_normalize
 from indexer.models.cpu import conse
 from indexer.models.cpu.caption import build_caption
 from indexer.models.cpu.classifier import Classifier
 from indexer.models.cpu.colors import measure_colors
-from indexer.models.cpu.detectors import FaceDetector, people_from_faces
+from indexer.models.cpu.detectors import FaceDetector, PeopleDetector
 from indexer.models.cpu.ocr import OcrEngine, likely_text
 from indexer.models.cpu.text import TextEncoder
 from indexer.settings import ModelSettings
@@ -66,6 +65,7 @@ class CpuModel:
         self.text = TextEncoder()
         self.ocr = OcrEngine(threads=max(1, self.settings.torch_threads))
         self.faces = FaceDetector()
+        self.people = PeopleDetector()
         self.crops: tuple[str, ...] = ("full",)
         self._class_emb: np.ndarray | None = None
         self._lock = threading.Lock()
@@ -88,6 +88,7 @@ class CpuModel:
             if self.settings.ocr != "off":
                 self.ocr.load()
             self.faces.load()
+            self.people.load()
             log.info("cpu model loaded in %.1fs", time.perf_counter() - t0)
 
     @property
@@ -131,7 +132,7 @@ class CpuModel:
             ocr_lines = self._read_text(view)
             t = self._tick("ocr", t)
             faces = self.faces.detect(view.image)
-            objects = faces + people_from_faces(faces, *view.image.size)
+            objects = faces + self.people.detect(view.image)
             t = self._tick("detectors", t)
             colors = measure_colors(view.image)
             t = self._tick("colors", t)
@@ -157,9 +158,9 @@ class CpuModel:
         tags = [Tag(data.names[k], round(float(probs[k]), 4), "classifier") for k in top
                 if probs[k] >= 0.01]
         tags += [Tag(name, round(p, 4), "hierarchy") for name, p in conse.hierarchy_tags(probs)]
-        if any(o.label == "face" for o in objects):
-            tags.append(Tag("person", max(o.score for o in objects if o.label == "face"),
-                            "detector"))
+        if any(o.label in ("face", "person") for o in objects):
+            tags.append(Tag("person", max(o.score for o in objects
+                                          if o.label in ("face", "person")), "detector"))
         caption = build_caption(tags, objects, ocr_lines, colors)
         extra = {
             "top_classes": [[int(k), round(float(probs[k]), 5)] for k in np.argsort(-probs)[:10]],
@@ -227,10 +228,25 @@ class CpuModel:
     # -- not here yet ----------------------------------------------------------------------
     def answer(self, question: str, views: Sequence[ViewInput],
                descriptions: Sequence[Description], history: Sequence[Turn] = ()) -> Answer:
-        raise ModelUnavailable("answer is not implemented in the cpu backend yet")
+        """Answer from the stored evidence of the given views only (no generative model):
+        the same reasoning the session service uses, with views numbered in order."""
+        from indexer.reasoning.qa import EvidenceQA
+        from indexer.reasoning.refs import ResultRef, resolve
+        from indexer.stores.catalog import ViewRecord
+
+        refs = [ResultRef(i, v.view_id, "video" if v.kind == "frame" else "image",
+                          ViewRecord(v.view_id, v.view_id, "", i, v.kind, v.t_start, v.t_end,
+                                     v.page, v.image.width, v.image.height, None, d))
+                for i, (v, d) in enumerate(zip(views, descriptions, strict=True))]
+        res = resolve(question, refs)
+        return EvidenceQA(embed=self.embed_texts).answer(
+            question, [refs[i] for i in res.indices], res)
 
     def extract(self, view: ViewInput, kind: str) -> dict[str, Any]:
-        raise ModelUnavailable("extract is not implemented in the cpu backend yet")
+        """Tables, key-values, chart data or text from the document pipeline (OCR + layout)."""
+        from indexer.documents.extract import extract
+
+        return extract(view, kind, self.ocr)
 
 
 __all__ = ["MODEL_ID", "CpuModel"]

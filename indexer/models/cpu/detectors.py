@@ -148,12 +148,49 @@ class FaceDetector:
         return faces
 
 
-def people_from_faces(faces: list[DetectedObject], width: int, height: int) -> list[DetectedObject]:
-    """A person box implied by each face: ~3 face-widths wide, down to ~6 face-heights."""
-    out = []
-    for f in faces:
-        fw, fh = f.box.x1 - f.box.x0, f.box.y1 - f.box.y0
-        box = Box(max(0.0, f.box.x0 - fw), max(0.0, f.box.y0 - 0.3 * fh),
-                  min(float(width), f.box.x1 + fw), min(float(height), f.box.y1 + 6 * fh))
-        out.append(DetectedObject("person", round(f.score * 0.9, 3), box))
-    return out
+
+class PeopleDetector:
+    """OpenCV's bundled HOG + linear SVM pedestrian detector (Dalal & Triggs): whole,
+    upright people at least ~100 px tall on the working image. It does not find close-up
+    portraits — the face cascade covers those — and ImageNet has no person class at all."""
+
+    def __init__(self, *, side: int = 400, min_score: float = 0.5) -> None:
+        self.side = side
+        self.min_score = min_score
+        self._hog: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        with self._lock:
+            if self._hog is not None:
+                return
+            import cv2
+
+            if not hasattr(cv2, "HOGDescriptor"):  # OpenCV 5 dropped it; pyproject pins <5
+                log.warning("OpenCV without HOGDescriptor: no people detector")
+                self._hog = False
+                return
+            hog = cv2.HOGDescriptor()
+            hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            self._hog = hog
+
+    def detect(self, image: Image.Image) -> list[DetectedObject]:
+        self.load()
+        if not self._hog:
+            return []
+        w, h = image.size
+        s = min(1.0, self.side / max(w, h))
+        small = image.convert("RGB")
+        if s < 1.0:
+            small = small.resize((max(1, round(w * s)), max(1, round(h * s))),
+                                 Image.Resampling.BILINEAR)
+        if min(small.size) < 128:
+            return []
+        rects, weights = self._hog.detectMultiScale(
+            np.asarray(small), winStride=(8, 8), padding=(8, 8), scale=1.05)
+        raw = []
+        for (x, y, bw, bh), wt in zip(rects, np.ravel(weights), strict=False):
+            score = float(1 / (1 + np.exp(-float(wt))))
+            if score >= self.min_score:
+                raw.append((Box(x / s, y / s, (x + bw) / s, (y + bh) / s), score))
+        return [DetectedObject("person", round(sc, 3), box) for box, sc, _ in nms(raw)]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from indexer.domain import ViewInput
-from indexer.errors import ModelUnavailable
+from indexer.errors import InvalidRequest
 from indexer.models.base import VisionLanguageModel
 from indexer.models.cpu import evalset
 
@@ -137,8 +137,18 @@ def test_cpu_encoding_is_deterministic(cpu_model, sample_views, encoded):
         assert e.description.caption == encoded[v.view_id].description.caption
 
 
-def test_cpu_answer_and_extract_are_not_here_yet(cpu_model, sample_views):
-    with pytest.raises(ModelUnavailable):
-        cpu_model.answer("what is this?", sample_views[:1], [])
-    with pytest.raises(ModelUnavailable):
+def test_cpu_answer_from_evidence_and_extract(cpu_model, sample_views):
+    views = sample_views[:3]
+    descs = [e.description for e in cpu_model.encode_views(views)]
+    a = cpu_model.answer("what objects are in these?", views, descs)
+    assert a.text.startswith("result 1:") and len(a.steps) == 3
+    labels = {e["label"] for st in a.steps for e in st.evidence}
+    stored = {t.label for d in descs for t in d.tags} | {o.label for d in descs
+                                                         for o in d.objects}
+    assert labels and labels <= stored | {ln.text for d in descs for ln in d.ocr}
+    honest = cpu_model.answer("why is the sky blue?", views, descs)
+    assert honest.text.startswith("I cannot tell from this evidence")
+    with pytest.raises(InvalidRequest):
         cpu_model.extract(sample_views[0], "table")
+    out = cpu_model.extract(sample_views[0], "text")
+    assert "text" in out and "source" in out
