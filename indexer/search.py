@@ -295,10 +295,10 @@ class SearchService:
             if m.id in best:
                 best[m.id].other_views.append(vid)
                 continue
-            sims = [h.score for h in ranks[vid] if h.list_name in SIMILARITY_LISTS]
+            own = [h.score for h in ranks[vid] if h.list_name in SIMILARITY_LISTS]
             best[m.id] = SearchResult(
                 media_id=m.id, view_id=vid, kind=m.kind, view_kind=v.kind, score=score,
-                similarity=max(sims) if sims else None, caption=v.caption,
+                similarity=max(own) if own else None, caption=v.caption,
                 t_start=v.t_start, t_end=v.t_end, page=v.page, filename=m.filename,
                 matched=sorted(ranks[vid], key=lambda h: h.rank), view=v, media=m,
             )
@@ -306,9 +306,9 @@ class SearchService:
         out = [best[mid] for mid in order[:limit]]
         sims = {vid: max((h.score for h in hs if h.list_name in SIMILARITY_LISTS), default=0.0)
                 for vid, hs in ranks.items()}
-        for r in out:
-            if r.kind == "video":
-                self._moments(r, views, sims)
+        for res in out:
+            if res.kind == "video":
+                self._moments(res, views, sims)
         return out
 
     @staticmethod

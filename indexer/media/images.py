@@ -62,10 +62,10 @@ def validate_image(path: Path | str | bytes, limits: LimitSettings) -> ImageInfo
 def load_rgb(path: Path | str, limits: LimitSettings | None = None) -> Image.Image:
     """Decode to RGB with EXIF orientation applied (what a person sees)."""
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as src:
             if limits is not None:
-                check_header(img, limits)
-            img = ImageOps.exif_transpose(img)
+                check_header(src, limits)
+            img: Image.Image = ImageOps.exif_transpose(src)
             if img.mode in ("RGBA", "LA", "P"):
                 img = img.convert("RGBA")
                 bg = Image.new("RGB", img.size, (255, 255, 255))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from indexer.domain import Answer, AnswerBox, Description, Step
-from indexer.reasoning.evidence import canonical, find_concept, position_words
+from indexer.reasoning.evidence import Match, canonical, find_concept, position_words
 from indexer.reasoning.refs import Resolution, ResultRef
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
@@ -302,18 +302,16 @@ class EvidenceQA:
             steps, [], [r.view.id for r in targets])
 
     # -- helpers --------------------------------------------------------------------------
-    def _find(self, r: ResultRef, concept: str) -> list[tuple[str, object]]:  # type: ignore[type-arg]
-        out = []
+    def _find(self, r: ResultRef, concept: str) -> list[tuple[str, Match]]:
+        out: list[tuple[str, Match]] = []
         for v in r.frames or [r.view]:
             out += [(v.id, m) for m in find_concept(v.description, concept)]
         if not out and self.embed is not None:
             out += self._near(r, concept)
-        return out  # type: ignore[return-value]
+        return out
 
-    def _near(self, r: ResultRef, concept: str) -> list[tuple[str, object]]:  # type: ignore[type-arg]
+    def _near(self, r: ResultRef, concept: str) -> list[tuple[str, Match]]:
         """Semantic fallback: a tag whose text embedding is close to the concept's."""
-        from indexer.reasoning.evidence import Match
-
         assert self.embed is not None
         v = r.view
         tags = [t for t in v.description.tags if t.source in ("classifier", "hierarchy")]

@@ -171,7 +171,7 @@ class PeopleDetector:
                 self._hog = False
                 return
             hog = cv2.HOGDescriptor()
-            hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())  # type: ignore[attr-defined]
             self._hog = hog
 
     def detect(self, image: Image.Image) -> list[DetectedObject]:
