@@ -1,0 +1,80 @@
+"""A PDF through the page: the Documents filter, the document view with its pages, extracted
+key-values and tables rendered as tables, and the JSON/CSV download links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import SAMPLES, PageKit, clean_shots, upload_via_api
+
+pytestmark = pytest.mark.e2e
+
+
+def _invoice_pdf(path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    with PdfPages(path) as pdf:
+        for words in (["Invoice No: 4711", "Total: 1234.50 EUR", "ACME Corporation"],
+                      ["Quarterly report", "Revenue grew in every region"]):
+            fig = Figure(figsize=(6, 4))
+            for i, w in enumerate(words):
+                fig.text(0.1, 0.8 - i * 0.15, w, fontsize=16)
+            pdf.savefig(fig)
+
+
+def test_document_view(kit: PageKit, tmp_path: Path) -> None:
+    clean_shots("document_view")
+    pdf = tmp_path / "invoice.pdf"
+    _invoice_pdf(pdf)
+    upload_via_api(kit.base_url, [pdf, SAMPLES / "chelsea.jpg"])
+    page = kit.page
+    page.goto("/")
+    page.wait_for_selector("#health:not(:empty)")
+    page.check("input[name=kind][value=document]")
+    page.fill("#q", "invoice from ACME")
+    page.press("#q", "Enter")
+    page.wait_for_function("document.querySelector('#results').getAttribute('aria-busy') === null"
+                           " && document.querySelector('#search-status').textContent !== ''"
+                           " && !document.querySelector('#search-status').textContent"
+                           ".startsWith('Searching')")
+    status = page.locator("#search-status").inner_text()
+    assert " for “invoice from ACME”" in status and not status.startswith("No"), status
+    kinds = page.locator(".card .kind-tag").all_inner_texts()
+    assert kinds and set(kinds) == {"Document"}, kinds
+    first = page.locator(".card").first
+    assert "page 1" in first.locator(".filename").inner_text()
+    kit.shot("01-search")
+
+    first.get_by_role("button", name="Details").click()
+    dialog = page.locator("#detail")
+    dialog.locator(".tabs").wait_for()
+    assert dialog.locator(".page-btn").count() == 2
+    dialog.get_by_role("tab", name="Key-values").click()
+    dialog.locator(".extract-panel table").wait_for()
+    rows = dialog.locator(".extract-panel tbody tr").all_inner_texts()
+    assert any("Invoice No" in r and "4711" in r for r in rows), rows
+    json_link = dialog.get_by_role("link", name="Download JSON")
+    assert "kind=kv" in (json_link.get_attribute("href") or "")
+    kit.shot("02-key-values", full_page=False)
+
+    dialog.get_by_role("tab", name="Tables").click()
+    page.wait_for_function("!document.querySelector('.extract-panel').textContent"
+                           ".includes('Extracting')")
+    csv = dialog.get_by_role("link", name="Download CSV")
+    assert "format=csv" in (csv.get_attribute("href") or "")
+    r = page.request.get(csv.get_attribute("href") or "")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/csv")
+
+    dialog.get_by_role("tab", name="Text").click()
+    dialog.locator(".extract-panel pre").wait_for()
+    assert "ACME" in dialog.locator(".extract-panel pre").inner_text()
+    dialog.get_by_role("button", name="Page 2").click()
+    page.wait_for_function("document.querySelector('.extract-panel pre')?.textContent"
+                           ".includes('Quarterly')")
+    kit.shot("03-text-page-2", full_page=False)
