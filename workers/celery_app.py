@@ -38,6 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from indexer.context import Glimpse
+from indexer.errors import ModelUnavailable
 from indexer.pipeline.runner import TRANSIENT
 from indexer.settings import Settings
 
@@ -52,6 +53,7 @@ QUEUES_ENV = "GLIMPSE_WORKER_QUEUES"
 # what a task retries on (with backoff): the pipeline's transient errors plus the broker's
 RETRY_ON: tuple[type[BaseException], ...] = (
     *TRANSIENT, KombuOperationalError, RedisConnectionError, RedisTimeoutError,
+    ModelUnavailable,
 )
 # publishing from inside a task rides out a broker restart of about two minutes
 TASK_PUBLISH_RETRY = {"max_retries": 60, "interval_start": 0.2, "interval_step": 0.5,
@@ -121,7 +123,10 @@ def _queues() -> set[str]:
 def current_core() -> Glimpse:
     """The pool process's core (built in worker_process_init; lazily for a solo pool)."""
     if _state["core"] is None:
-        _init_core()
+        try:
+            _init_core()
+        except Exception as e:  # a broken install or a missing checkpoint: retry later
+            raise ModelUnavailable(f"worker could not build its core: {e!r}") from e
     core: Glimpse = _state["core"]
     return core
 
@@ -137,7 +142,10 @@ def _init_core() -> None:
 
 @worker_process_init.connect
 def _on_process_init(**_: Any) -> None:
-    _init_core()
+    try:
+        _init_core()
+    except Exception:  # noqa: BLE001 - logged; the first task tries again (and retries)
+        log.exception("worker process %d could not build its core", os.getpid())
 
 
 @worker_process_shutdown.connect
