@@ -333,6 +333,15 @@ class SearchService:
                       "score": round(m.score, 4), "shots": list(m.shot_indices)}
                      for m in moments[:5]]
         r.t_start, r.t_end = r.moments[0]["t_start"], r.moments[0]["t_end"]
+        # the result's view is the best shot of the best moment, so its thumbnail, boxes
+        # and explanation agree with the time range that plays
+        in_best = [v for v in cands if v.idx in set(moments[0].shot_indices)]
+        if in_best:
+            shot = max(in_best, key=lambda v: sims.get(v.id, 0.0))
+            if shot.id != r.view_id:
+                r.other_views = [r.view_id] + [x for x in r.other_views if x != shot.id]
+                r.view_id, r.view, r.view_kind = shot.id, shot, shot.kind
+                r.caption, r.page = shot.caption, shot.page
 
 
 def fuse(lists: dict[str, list[tuple[str, float]]], rrf_k: int) -> list[tuple[str, float]]:

@@ -83,7 +83,12 @@ class ConversationService:
         else:
             ans = self._native(question, targets, turns)
         out = answer_dict(ans)
-        out["result_indices"] = res.indices
+        # the results the answer is about (e.g. only those that have a cat), and all it checked
+        refs_set = set(ans.refs)
+        about = [r.index for r in targets
+                 if refs_set & ({r.view.id} | {f.id for f in r.frames})]
+        out["result_indices"] = about or res.indices
+        out["checked_indices"] = res.indices
         out["resolved_as"] = res.how
         out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         self.store.add_turns(session_id, [

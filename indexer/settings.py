@@ -34,8 +34,8 @@ class VectorSettings(BaseModel):
     backend: Literal["faiss", "qdrant"] = "faiss"
     qdrant_url: str | None = None  # None + backend=qdrant: local mode in data_dir
     qdrant_api_key: str | None = None
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 200
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 100
     hnsw_ef_search: int = 128
     # Qdrant server/cluster only: how a new collection is split and replicated
     shard_number: int = 1

@@ -25,9 +25,16 @@ def get_enqueuer(request: Request) -> Enqueuer:
 
 
 def require_token(request: Request, authorization: str | None = Header(default=None)) -> None:
+    """Bearer token when one is configured. GET requests may also pass `?token=`, because an
+    <img> or <video> element cannot send headers."""
     token = request.app.state.core.settings.api_token
-    if token and authorization != f"Bearer {token}":
-        raise Unauthorized("missing or wrong bearer token")
+    if not token:
+        return
+    if authorization == f"Bearer {token}":
+        return
+    if request.method == "GET" and request.query_params.get("token") == token:
+        return
+    raise Unauthorized("missing or wrong bearer token")
 
 
 CoreDep = Annotated[Glimpse, Depends(get_core)]

@@ -122,6 +122,7 @@ class AnswerOut(BaseModel):
     boxes: list[dict[str, Any]]
     refs: list[str]
     result_indices: list[int]
+    checked_indices: list[int] = Field(default_factory=list)
     resolved_as: str
     latency_ms: float
     debug: dict[str, Any] = Field(default_factory=dict)

@@ -276,4 +276,9 @@ def test_factory_builds_both_backends_lazily(tiny_glm_dir) -> None:
     served = build_model(
         Settings(model=ModelSettings(backend="openai", base_url="http://127.0.0.1:9/v1"))
     )
-    assert isinstance(served, OpenAIModel)
+    # generation from the server, vectors from a local embedder (cpu by default)
+    from indexer.models.composite import CompositeModel
+
+    assert isinstance(served, CompositeModel)
+    assert isinstance(served.generator, OpenAIModel)
+    assert served.model_id == served.embedder.model_id and "semantic" in served.spaces

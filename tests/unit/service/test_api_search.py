@@ -129,6 +129,8 @@ def test_follow_up_turns(client: TestClient, indexed_samples: dict[str, str]) ->
     c = client.post(f"/v1/sessions/{sid}/messages", json={"question": "which of these has a cat?"})
     cat_pos = order.index(indexed_samples["chelsea"])
     assert c.json()["answer"].startswith(f"Result {cat_pos + 1} has evidence of 'cat'")
+    assert c.json()["result_indices"] == [cat_pos]  # only the one the answer is about
+    assert c.json()["checked_indices"] == list(range(len(order)))
 
     d = client.post(f"/v1/sessions/{sid}/messages",
                     json={"question": "what is the meaning of life?"})
@@ -155,3 +157,15 @@ def test_unknown_session_and_bad_question(client: TestClient) -> None:
     assert client.post("/v1/sessions/nope/messages", json={"question": "hi"}).status_code == 404
     r = client.post("/v1/sessions/nope/messages", json={"question": ""})
     assert r.status_code == 400 and "question" in r.json()["error"]["message"]
+
+
+def test_bearer_token_when_configured(client: TestClient, indexed_samples: dict[str, str]) -> None:
+    client.app.state.core.settings.api_token = "s3cret-token"  # type: ignore[attr-defined]
+    mid = indexed_samples["coffee"]
+    assert client.get(f"/v1/media/{mid}").status_code == 401
+    ok = client.get(f"/v1/media/{mid}", headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200
+    # <img>/<video> cannot send headers: GETs may carry ?token=
+    assert client.get(f"/v1/media/{mid}/thumbnail?token=s3cret-token").status_code == 200
+    assert client.post("/v1/search?token=s3cret-token", json={"text": "x"}).status_code == 401
+    assert client.get("/health").status_code == 200  # health stays open for probes
