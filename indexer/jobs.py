@@ -13,6 +13,7 @@ import time
 
 from indexer.context import Glimpse
 from indexer.pipeline.runner import TRANSIENT, IngestPipeline
+from indexer.stores.vectors import point_id
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +36,19 @@ class InProcessRunner:
             self._thread.start()
 
     def recover(self) -> int:
-        """Re-enqueue jobs a previous process left queued or running."""
+        """Re-enqueue jobs a previous process left queued or running, and re-index media
+        whose vectors a crash lost (the catalog is the source of truth)."""
         jobs = self.core.catalog.jobs_with_status("queued", "running")
         for j in jobs:
             self.enqueue_ingest(j.id)
-        return len(jobs)
+        repaired = 0
+        for media_id in missing_media(self.core):
+            job = self.core.catalog.create_job(media_id)
+            self.enqueue_ingest(job.id)
+            repaired += 1
+        if repaired:
+            log.warning("re-indexing %d media whose vectors were missing", repaired)
+        return len(jobs) + repaired
 
     def enqueue_ingest(self, job_id: str) -> None:
         self._idle.clear()
@@ -70,6 +79,10 @@ class InProcessRunner:
                 log.exception("job %s crashed the runner loop", job_id)
             finally:
                 if self._q.empty():
+                    try:
+                        self.pipeline.maybe_flush(force=True)
+                    except Exception:  # noqa: BLE001
+                        log.exception("flushing the vector index failed")
                     self._idle.set()
 
     def _run(self, job_id: str) -> dict[str, object]:
@@ -83,3 +96,15 @@ class InProcessRunner:
                     return {"status": "failed", "error": msg}
                 time.sleep(self.backoff_s * 2**attempt)
         return {"status": "failed"}
+
+
+def missing_media(core: Glimpse) -> list[str]:
+    """Ready media with at least one view whose vector point is missing from the index."""
+    have = core.vectors.ids()
+    missing: set[str] = set()
+    for batch in core.catalog.iter_views():
+        for v in batch:
+            if point_id(v.media_id, v.id) not in have:
+                missing.add(v.media_id)
+    ready = core.catalog.media_by_ids(sorted(missing))
+    return [m for m, row in ready.items() if row.status == "ready"]

@@ -37,6 +37,8 @@ class VectorSettings(BaseModel):
     hnsw_m: int = 16
     hnsw_ef_construction: int = 100
     hnsw_ef_search: int = 128
+    # how often ingest persists the vector index (a FAISS flush rewrites the whole index)
+    flush_interval_s: float = 5.0
     # Qdrant server/cluster only: how a new collection is split and replicated
     shard_number: int = 1
     replication_factor: int = 1

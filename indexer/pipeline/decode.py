@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from indexer.domain import ViewInput
 from indexer.errors import UnsupportedMedia
@@ -16,6 +18,7 @@ class DecodedView:
     view: ViewInput
     idx: int
     store_image: bool  # frames and pages keep their own image blob; an image view is the media
+    extra: dict[str, Any] = field(default_factory=dict)  # merged into description.extra
 
 
 @dataclass
@@ -25,6 +28,9 @@ class Decoded:
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
+    # after encoding: extra (view, encoding) pairs derived from the encoded views — a
+    # video's summary view is built from its shots' descriptions
+    post_encode: Callable[[list[Any]], list[tuple[DecodedView, Any]]] | None = None
 
 
 def decode_media(media_id: str, kind: str, path: Path, settings: Settings) -> Decoded:

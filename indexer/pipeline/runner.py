@@ -160,6 +160,7 @@ class JobLocks:
 class IngestPipeline:
     def __init__(self, core: Glimpse) -> None:
         self.core = core
+        self._last_flush = time.monotonic()
 
     # ------------------------------------------------------------ whole job, one call
 
@@ -209,6 +210,8 @@ class IngestPipeline:
         then one text-embedding call over all their captions. Stage time is shared out
         to the jobs by their number of views."""
         model = self.core.model
+        for w in works:  # a retried job must not encode a summary derived last time
+            w.decoded.views = [dv for dv in w.decoded.views if dv.view.kind != "summary"]
         views = [dv.view for w in works for dv in w.decoded.views]
         bs = max(1, self.core.settings.model.batch_size)
         t0 = time.perf_counter()
@@ -220,18 +223,28 @@ class IngestPipeline:
         t1 = time.perf_counter()
         if report:
             report(0.85, "embed_text")
-        texts = [caption_text(e) for e in encs]
-        caps = model.embed_texts(texts) if texts else np.zeros((0, 1), np.float32)
-        t2 = time.perf_counter()
         start = 0
         total = max(1, len(views))
         for w in works:
             n = len(w.decoded.views)
             w.encodings = encs[start : start + n]
+            start += n
+            w.timer.add("model", (t1 - t0) * 1000 * n / total)
+            if w.decoded.post_encode is not None and w.encodings:
+                # derived views (a video's summary) are built from the encoded shots
+                for dv, enc in w.decoded.post_encode(w.encodings):
+                    w.decoded.views.append(dv)
+                    w.encodings.append(enc)
+        t1 = time.perf_counter()
+        texts = [caption_text(e) for w in works for e in w.encodings]
+        caps = model.embed_texts(texts) if texts else np.zeros((0, 1), np.float32)
+        t2 = time.perf_counter()
+        start = 0
+        total = max(1, len(texts))
+        for w in works:
+            n = len(w.encodings)
             w.cap_vecs = caps[start : start + n]
-            share = n / total
-            w.timer.add("model", (t1 - t0) * 1000 * share)
-            w.timer.add("embed_text", (t2 - t1) * 1000 * share)
+            w.timer.add("embed_text", (t2 - t1) * 1000 * n / total)
             start += n
 
     def persist(self, work: JobWork) -> None:
@@ -246,6 +259,8 @@ class IngestPipeline:
                 sha = core.blobs.put_bytes(_jpeg(v.image))
             if v.text_layer:
                 enc.description.extra.setdefault("text_layer", v.text_layer)
+            for k, x in dv.extra.items():
+                enc.description.extra.setdefault(k, x)
             new_views.append(NewView(
                 idx=dv.idx, kind=v.kind, description=enc.description, t_start=v.t_start,
                 t_end=v.t_end, page=v.page, width=v.image.width, height=v.image.height,
@@ -263,8 +278,17 @@ class IngestPipeline:
         # (it joins hits to catalog rows) and the next run of this job overwrites.
         core.vectors.delete_media(media.id)
         core.vectors.upsert(points)
-        core.vectors.flush()
+        self.maybe_flush()
         core.catalog.replace_views(media.id, media.tenant, new_views)
+
+    def maybe_flush(self, *, force: bool = False) -> None:
+        """Persist the vector index at most every `vectors.flush_interval_s`: a FAISS flush
+        writes the whole index, so flushing per job would cost O(index) per image. What a
+        crash loses is re-indexed from the catalog at the next start (`missing_media`)."""
+        now = time.monotonic()
+        if force or now - self._last_flush >= self.core.settings.vectors.flush_interval_s:
+            self.core.vectors.flush()
+            self._last_flush = now
 
     def finish(self, work: JobWork) -> None:
         cat = self.core.catalog
@@ -354,7 +378,7 @@ class IngestPipeline:
             views.append({"idx": dv.idx, "view_id": v.view_id, "kind": v.kind,
                           "t_start": v.t_start, "t_end": v.t_end, "page": v.page,
                           "text_layer": v.text_layer, "store_image": dv.store_image,
-                          "image_sha256": sha})
+                          "image_sha256": sha, "extra": dv.extra})
         return {"views": views, "warnings": decoded.warnings, "duration_s": decoded.duration_s,
                 "width": decoded.width, "height": decoded.height}
 
@@ -382,9 +406,13 @@ class IngestPipeline:
                     ViewInput(view_id=v["view_id"], image=img, kind=v["kind"],
                               t_start=v["t_start"], t_end=v["t_end"], page=v["page"],
                               text_layer=v["text_layer"]),
-                    v["idx"], store_image=v["store_image"]))
+                    v["idx"], store_image=v["store_image"], extra=v.get("extra") or {}))
             decoded = Decoded(views, warnings=list(m["warnings"]), duration_s=m["duration_s"],
                               width=m["width"], height=m["height"])
+            if media.kind == "video" and views:
+                from indexer.pipeline.decode_video import summary_view
+
+                decoded.post_encode = lambda encs: [summary_view(media.id, views, encs)]
         return JobWork(job_id, media, decoded, stored=stored, timer=timer)
 
     # ---------------------------------------------------------- worker topology: model

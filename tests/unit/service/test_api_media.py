@@ -144,6 +144,16 @@ def test_video_moment_search_and_frames(client: TestClient, tmp_path: Path) -> N
     assert top["t_end"] == pytest.approx(4.0, abs=0.15)
     f = client.get(f"/v1/media/{mid}/file", headers={"Range": "bytes=0-99"})
     assert f.status_code == 206 and len(f.content) == 100
+    views = client.get(f"/v1/media/{mid}").json()["views"]
+    summary = [v for v in views if v["kind"] == "summary"]
+    assert len(summary) == 1 and summary[0]["t_start"] == 0.0
+    # the summary is built from the shots' evidence only: every tag comes from a shot
+    shot_tags = {t["label"] for v in views if v["kind"] == "frame" for t in v["tags"]}
+    assert {t["label"] for t in summary[0]["tags"]} <= shot_tags
+    sid = client.post("/v1/search", json={"text": "a cat", "k": 3}).json()["session_id"]
+    a = client.post(f"/v1/sessions/{sid}/messages",
+                    json={"question": "when does the cat first appear in the video?"}).json()
+    assert "0:02" in a["answer"], a
 
 
 def test_video_bad_input(client: TestClient, tmp_path: Path) -> None:
@@ -209,3 +219,20 @@ def test_pdf_pages_searchable_and_extraction_stored(client: TestClient, tmp_path
 def test_corrupt_and_encrypted_pdf_rejected(client: TestClient) -> None:
     r = upload(client, [("broken.pdf", b"%PDF-1.7\n" + b"garbage" * 50)])
     assert r.status_code in (415, 422), r.text
+
+
+def test_vectors_lost_in_a_crash_are_rebuilt_at_start(settings, cpu_model) -> None:  # type: ignore[no-untyped-def]
+    from indexer.context import Glimpse
+    from service.app import create_app
+
+    with TestClient(create_app(core=Glimpse(settings, model=cpu_model))) as c:
+        item = upload(c, [("coffee.jpg", _jpeg_bytes(SAMPLES / "coffee.jpg"))]).json()["items"][0]
+        wait_jobs(c, [item["job_id"]])
+        core = c.app.state.core  # type: ignore[attr-defined]
+        core.vectors.delete_media(item["media_id"])  # as if the process died before a flush
+        core.vectors.flush()
+    with TestClient(create_app(core=Glimpse(settings, model=cpu_model))) as c:
+        runner = c.app.state.enqueuer  # type: ignore[attr-defined]
+        assert runner.wait_idle(120)
+        res = c.post("/v1/search", json={"text": "coffee", "k": 1}).json()["results"]
+        assert res and res[0]["media_id"] == item["media_id"]
