@@ -28,6 +28,7 @@ class InProcessRunner:
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
+        self._state = threading.Lock()
 
     def start(self) -> None:
         if self._thread is None:
@@ -51,8 +52,9 @@ class InProcessRunner:
         return len(jobs) + repaired
 
     def enqueue_ingest(self, job_id: str) -> None:
-        self._idle.clear()
-        self._q.put(job_id)
+        with self._state:
+            self._idle.clear()
+            self._q.put(job_id)
         self.start()
 
     def run_now(self, job_id: str) -> dict[str, object]:
@@ -69,21 +71,51 @@ class InProcessRunner:
             self._thread = None
 
     def _loop(self) -> None:
+        batch_max = max(1, self.core.settings.model.batch_size)
         while True:
             job_id = self._q.get()
             if job_id is None:
                 return
+            batch = [job_id]
+            stop = False
+            while len(batch) < batch_max:  # whatever else is already waiting joins the batch
+                try:
+                    nxt = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
             try:
-                self._run(job_id)
+                self.run_batch(batch)
             except Exception:  # noqa: BLE001 - the loop must outlive any one job
-                log.exception("job %s crashed the runner loop", job_id)
-            finally:
-                if self._q.empty():
-                    try:
-                        self.pipeline.maybe_flush(force=True)
-                    except Exception:  # noqa: BLE001
-                        log.exception("flushing the vector index failed")
-                    self._idle.set()
+                log.exception("jobs %s crashed the runner loop", batch)
+            if stop or self._q.empty():
+                try:
+                    self.pipeline.maybe_flush(force=True)
+                except Exception:  # noqa: BLE001
+                    log.exception("flushing the vector index failed")
+                with self._state:  # no enqueue can slip between the check and the set
+                    if self._q.empty():
+                        self._idle.set()
+            if stop:
+                return
+
+    def run_batch(self, job_ids: list[str]) -> dict[str, dict[str, object]]:
+        """Jobs that are waiting together share one model pass; transient store errors are
+        retried with backoff like single jobs."""
+        for attempt in range(self.retries + 1):
+            try:
+                return self.pipeline.run_many(job_ids)  # type: ignore[return-value]
+            except TRANSIENT as e:
+                if attempt == self.retries:
+                    msg = f"gave up after {attempt + 1} attempts: {e}"
+                    for j in job_ids:
+                        self.core.catalog.update_job(j, status="failed", error=msg)
+                    return {j: {"status": "failed", "error": msg} for j in job_ids}
+                time.sleep(self.backoff_s * 2**attempt)
+        return {}
 
     def _run(self, job_id: str) -> dict[str, object]:
         for attempt in range(self.retries + 1):

@@ -27,6 +27,8 @@ class ModelSettings(BaseModel):
     # cpu backend
     ocr: Literal["off", "gated", "on"] = "gated"
     torch_threads: int = 1
+    # threads for per-view OCR/detectors, overlapping the classifier (2 on a 2-core laptop)
+    view_workers: int = 2
     batch_size: int = 16
 
 

@@ -76,6 +76,20 @@ def _ingest_paths(core, paths: list[Path], *, quiet: bool) -> dict[str, int]:  #
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "failed": 0, "done": 0}
     bar = tqdm(total=len(files), unit="file", disable=quiet, desc="ingest")
     t0 = time.perf_counter()
+    names: dict[str, Path] = {}
+    pending: list[str] = []
+    bs = max(1, core.settings.model.batch_size)
+
+    def flush_batch() -> None:
+        for job_id, res in runner.run_batch(pending).items():
+            if res.get("status") == "done":
+                counts["done"] += 1
+            else:
+                counts["failed"] += 1
+                bar.write(f"failed {names[job_id]}: {res.get('error')}")
+        bar.update(len(pending))
+        pending.clear()
+
     for f in files:
         before = len(queued)
         try:
@@ -90,13 +104,13 @@ def _ingest_paths(core, paths: list[Path], *, quiet: bool) -> dict[str, int]:  #
             bar.update(1)
             continue
         counts["accepted"] += 1
-        res = runner.run_now(queued[-1])
-        if res.get("status") == "done":
-            counts["done"] += 1
-        else:
-            counts["failed"] += 1
-            bar.write(f"failed {f}: {res.get('error')}")
-        bar.update(1)
+        names[queued[-1]] = f
+        pending.append(queued[-1])
+        if len(pending) >= bs:
+            flush_batch()
+    if pending:
+        flush_batch()
+    runner.pipeline.maybe_flush(force=True)
     bar.close()
     if not quiet:
         dt = time.perf_counter() - t0

@@ -197,6 +197,63 @@ class IngestPipeline:
             progress(1.0, "done")
         return {"status": "done", "views": len(work.decoded.views), "timings_ms": timer.ms}
 
+    def run_many(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Several jobs with ONE model pass over all their views (the embedded default's
+        batching: the in-process runner drains what is queued, the CLI ingests in chunks).
+        A job that fails to decode or persist fails alone; if the shared model pass fails,
+        each job is retried on its own so one poison file cannot sink the batch."""
+        cat = self.core.catalog
+        results: dict[str, dict[str, Any]] = {}
+        works: list[JobWork] = []
+        for job_id in job_ids:
+            timer = StageTimer()
+            job = cat.start_job(job_id)
+            media = cat.get_media(job.media_id)
+            cat.set_media_status(media.id, "indexing")
+            try:
+                with timer.stage("decode"):
+                    cat.update_job(job_id, progress=0.05, stage="decode")
+                    works.append(JobWork(job_id, media, self.decode(media), timer=timer))
+            except TRANSIENT:
+                self._requeue(job_id, media.id)
+                raise
+            except Exception as e:  # noqa: BLE001 - recorded on the job
+                results[job_id] = self.fail(job_id, media.id, e, timer)
+        if not works:
+            return results
+        try:
+            for w in works:
+                cat.update_job(w.job_id, progress=0.1, stage="model")
+            self.encode(works)
+        except TRANSIENT:
+            for w in works:
+                self._requeue(w.job_id, w.media.id)
+            raise
+        except Exception as e:  # noqa: BLE001 - isolate the bad job
+            if len(works) == 1:
+                w = works[0]
+                results[w.job_id] = self.fail(w.job_id, w.media.id, e, w.timer)
+                return results
+            log.warning("batched model pass failed; running %d jobs one by one", len(works))
+            for w in works:
+                results.update(self.run_many([w.job_id]))
+            return results
+        for w in works:
+            try:
+                with w.timer.stage("persist"):
+                    cat.update_job(w.job_id, progress=0.92, stage="persist")
+                    self.persist(w)
+            except TRANSIENT:
+                self._requeue(w.job_id, w.media.id)
+                raise
+            except Exception as e:  # noqa: BLE001
+                results[w.job_id] = self.fail(w.job_id, w.media.id, e, w.timer)
+                continue
+            self.finish(w)
+            results[w.job_id] = {"status": "done", "views": len(w.decoded.views),
+                                 "timings_ms": w.timer.ms}
+        return results
+
     # ----------------------------------------------------------------------- stages
 
     def decode(self, media: MediaRow) -> Decoded:

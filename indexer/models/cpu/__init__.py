@@ -15,6 +15,8 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,13 @@ _PERSON_WORDS = frozenset({
     "boy", "girl", "child", "portrait", "astronaut", "someone", "selfie"})
 
 
+@dataclass
+class _Analysers:
+    ocr: OcrEngine
+    faces: FaceDetector
+    people: PeopleDetector
+
+
 class CpuModel:
     model_id = MODEL_ID
     spaces = {"semantic": 384, "visual": 1280}
@@ -69,6 +78,9 @@ class CpuModel:
         self.crops: tuple[str, ...] = ("full",)
         self._class_emb: np.ndarray | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._executor: ThreadPoolExecutor | None = None
+        self._shared_taken = False
         self.timings: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -112,36 +124,75 @@ class CpuModel:
             feats_all.append(f)
         return np.concatenate(probs_all), np.concatenate(feats_all)
 
-    def _read_text(self, view: ViewInput) -> list[OcrLine]:
-        mode = self.settings.ocr
-        if mode == "off" or (mode == "gated" and not likely_text(view.image)):
-            return []
-        return self.ocr.read(view.image)
-
     def encode_views(self, views: Sequence[ViewInput]) -> list[ViewEncoding]:
         self.load()
         if not views:
             return []
         t = time.perf_counter()
-        probs, feats = self._classify(views)
-        t = self._tick("classifier", t)
+        if len(views) > 1 and self.settings.view_workers > 1:
+            # the per-view detectors (OCR, faces, people, colours) run in worker threads
+            # while the classifier batch runs here: onnxruntime, OpenCV and torch release
+            # the GIL, so a 2-core machine does both at once
+            futures = [self._pool().submit(self._analyse, v) for v in views]
+            probs, feats = self._classify(views)
+            t = self._tick("classifier", t)
+            analysed = [f.result() for f in futures]
+        else:
+            probs, feats = self._classify(views)
+            t = self._tick("classifier", t)
+            analysed = [self._analyse(v) for v in views]
         sem = conse.semantic_vectors(probs, self.class_emb, self.cfg)
-        t = self._tick("conse", t)
         out: list[ViewEncoding] = []
-        for i, view in enumerate(views):
-            ocr_lines = self._read_text(view)
-            t = self._tick("ocr", t)
-            faces = self.faces.detect(view.image)
-            objects = faces + self.people.detect(view.image)
-            t = self._tick("detectors", t)
-            colors = measure_colors(view.image)
-            t = self._tick("colors", t)
+        for i, (view, (ocr_lines, objects, colors, ms)) in enumerate(
+                zip(views, analysed, strict=True)):
+            for stage, x in ms.items():
+                self.timings[stage] = self.timings.get(stage, 0.0) + x
             desc = self._description(probs[i], ocr_lines, objects, colors)
             text = " ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip())
+            faces = [o for o in objects if o.label == "face"]
             vec = self._fuse(sem[i], text, faces)
-            t = self._tick("text", t)
             out.append(ViewEncoding(desc, {"semantic": vec, "visual": l2_normalize(feats[i])}))
+        self._tick("text", t)
         return out
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.settings.view_workers,
+                                                    thread_name_prefix="glimpse-view")
+            return self._executor
+
+    def _analysers(self) -> _Analysers:
+        """OCR and detector instances of the calling thread: RapidOCR and OpenCV's cascade
+        and HOG objects are not safe to share across threads."""
+        a: _Analysers | None = getattr(self._local, "a", None)
+        if a is None:
+            with self._lock:  # the first thread reuses the instances load() warmed up
+                if not self._shared_taken:
+                    self._shared_taken = True
+                    a = _Analysers(self.ocr, self.faces, self.people)
+            if a is None:
+                a = _Analysers(OcrEngine(threads=1), FaceDetector(), PeopleDetector())
+            self._local.a = a
+        return a
+
+    def _analyse(
+        self, view: ViewInput
+    ) -> tuple[list[OcrLine], list[DetectedObject], dict[str, Any], dict[str, float]]:
+        a = self._analysers()
+        ms: dict[str, float] = {}
+        t0 = time.perf_counter()
+        mode = self.settings.ocr
+        lines: list[OcrLine] = []
+        if mode == "on" or (mode == "gated" and likely_text(view.image)):
+            lines = a.ocr.read(view.image)
+        t1 = time.perf_counter()
+        objects = a.faces.detect(view.image) + a.people.detect(view.image)
+        t2 = time.perf_counter()
+        colors = measure_colors(view.image)
+        t3 = time.perf_counter()
+        ms["ocr"], ms["detectors"], ms["colors"] = t1 - t0, t2 - t1, t3 - t2
+        return lines, objects, colors, ms
 
     def _fuse(self, conse_vec: np.ndarray, text: str, faces: list[DetectedObject]) -> np.ndarray:
         v = conse_vec.astype(np.float32).copy()
