@@ -86,6 +86,9 @@ def find_concept(d: Description, concept: str) -> list[Match]:
     for o in d.objects:
         if label_hit(o.label):
             out.append(Match("object", o.label, o.score, box=o.box, source="detector"))
+    if c == "text":  # "a sign", "any text", "writing": text read in the image is the evidence
+        out += [Match("ocr", line.text, line.score, box=line.box, source="ocr") for line in d.ocr]
+        return out
     phrase = " ".join(_words(concept))
     if phrase:
         for line in d.ocr:

@@ -14,8 +14,15 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from indexer.domain import Answer, AnswerBox, Description, Step
-from indexer.reasoning.evidence import Match, canonical, find_concept, position_words
-from indexer.reasoning.refs import Resolution, ResultRef
+from indexer.reasoning.evidence import (
+    Match,
+    canonical,
+    find_concept,
+    position_words,
+    relation,
+    singular,
+)
+from indexer.reasoning.refs import Resolution, ResultRef, strip_references
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
@@ -38,11 +45,14 @@ class EvidenceQA:
         self.embed = embed
 
     def answer(self, question: str, targets: Sequence[ResultRef], res: Resolution) -> Answer:
-        q = question.strip().lower()
+        q = strip_references(question.strip().lower())
+        if ":" in q:  # "the one with the sign: how many people are in it?"
+            q = q.split(":", 1)[1].strip()
         if not targets:
             return Answer("There are no results to answer about.", [], [], [])
-        for handler in (self._temporal, self._count, self._text, self._colour, self._where,
-                        self._compare, self._objects, self._presence):
+        for handler in (self._temporal, self._relation, self._count, self._text,
+                        self._colour, self._where, self._compare, self._objects,
+                        self._presence):
             got = handler(q, targets, res)
             if got is not None:
                 return got
@@ -171,6 +181,19 @@ class EvidenceQA:
         region = "background" if "background" in what or "behind" in what else "main"
         steps: list[Step] = []
         parts: list[str] = []
+        shaped = [(r, o) for r in targets for o in r.view.description.objects
+                  if what not in ("main object", "object", "it", "main", "background")
+                  and re.search(rf"\b{re.escape(singular(what))}s?$", o.label)]
+        if shaped:  # a measured colour shape ("blue circle") answers "what colour is the circle"
+            for r, o in shaped:
+                parts.append(f"in {_name(r)} the {singular(what)} is {o.label.split()[0]}")
+                steps.append(Step(f"{_name(r)}: measured shape '{o.label}' at "
+                                  f"{o.box.as_list()}.",
+                                  [{"type": "object", "view_id": r.view.id, "label": o.label,
+                                    "score": round(o.score, 3), "box": o.box.as_list()}]))
+            return Answer("; ".join(parts).capitalize() + ".", steps,
+                          [AnswerBox(r.view.id, o.label, o.box) for r, o in shaped],
+                          [r.view.id for r, _ in shaped])
         for r in targets:
             c = r.view.description.colors.get(region) if r.view.description.colors else None
             if not c:
@@ -188,6 +211,45 @@ class EvidenceQA:
             note = (f" (colour is measured on the image centre, not segmented for "
                     f"'{what}')")
         return Answer("; ".join(parts) + "." + note, steps, [], [r.view.id for r in targets])
+
+    def _relation(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        """"is the red square left of the blue circle?" from the two objects' boxes."""
+        m = re.search(r"^(?:is|are) (?:the |a |an |all (?:the )?|both )?([\w' -]+?) (?:to the |"
+                      r"on the )?(left of|right of|above|below|under|over) (?:the |a |an )?"
+                      r"([\w' -]+?)\s*(?:in (?:it|this|that|the \w+(?: \w+)?))?\s*[?.!]*$", q)
+        if not m:
+            return None
+        a_name, rel, b_name = m.group(1).strip(), m.group(2), m.group(3).strip()
+        rel = {"under": "below", "over": "above"}.get(rel, rel)
+        for r in targets:
+            a = [x for x in self._find(r, a_name) if x[1].box is not None]
+            b = [x for x in self._find(r, b_name) if x[1].box is not None]
+            if not a or not b:
+                continue
+            b_best = max(b, key=lambda x: x[1].score)
+            assert b_best[1].box is not None
+            rels = [relation(x[1].box, b_best[1].box) for x in a if x[1].box is not None]
+            yes = all(x == rel for x in rels)
+            steps = [Step(f"{_name(r)}: '{x[1].label}' box {x[1].box.as_list() if x[1].box else []}"
+                          f" is {rr} '{b_best[1].label}' box {b_best[1].box.as_list()}.",
+                          [x[1].as_evidence(x[0]), b_best[1].as_evidence(b_best[0])])
+                     for x, rr in zip(a, rels, strict=True)]
+            n = len(a)
+            subject = f"the {a_name}" if n == 1 else f"all {n} {a_name}"
+            text = (f"Yes — {subject} {'is' if n == 1 else 'are'} {rel} the {b_name} in "
+                    f"{_name(r)}." if yes else
+                    f"No — in {_name(r)}, " + "; ".join(
+                        f"'{x[1].label}' is {rr} the {b_name}" for x, rr in zip(a, rels,
+                                                                            strict=True)) + ".")
+            boxes = [AnswerBox(x[0], x[1].label, x[1].box) for x in [*a, b_best]
+                     if x[1].box is not None]
+            return Answer(text, steps, boxes, [r.view.id])
+        return Answer(f"I cannot find both '{a_name}' and '{b_name}' with boxes in "
+                      f"{', '.join(_name(r) for r in targets)}, so I cannot tell where one is "
+                      "relative to the other.",
+                      [Step(f"{_name(r)}: no boxed '{a_name}' and '{b_name}' in its evidence.",
+                            [{"type": "absent", "view_id": r.view.id, "label": a_name}])
+                       for r in targets], [], [r.view.id for r in targets])
 
     def _where(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
         m = re.search(rf"^where (?:is|are) {_ART}{_CONCEPT}{_END}", q)

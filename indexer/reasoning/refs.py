@@ -112,3 +112,17 @@ def _has(r: ResultRef, concept: str) -> bool:
     if concept in ("sign", "text", "writing", "words"):
         return any(v.description.ocr for v in views)
     return any(find_concept(v.description, concept) for v in views)
+
+
+_REF_PHRASE = re.compile(
+    r"\s*\b(?:in|of|for|from|on)\s+(?:(?:result|image|photo|picture|item|number|video|"
+    r"document|page)s?\s*#?\d+(?:\s*(?:,|and|&)\s*#?\d+)*|#\d+|the\s+(?:(?:" +
+    "|".join(ORDINALS) + r"|last|top)\s+)?(?:one|ones|image|photo|picture|result|video|"
+    r"document|clip)s?|(?:it|them|these|those|this one|that one))\b"
+)
+
+
+def strip_references(question: str) -> str:
+    """The question without the words that only say which result it is about ("in result
+    2", "of the first one", "in it"), so what remains is the thing asked about."""
+    return _REF_PHRASE.sub("", question).strip()

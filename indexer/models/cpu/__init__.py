@@ -35,7 +35,7 @@ from indexer.models.base import l2_normalize
 from indexer.models.cpu import conse
 from indexer.models.cpu.caption import build_caption
 from indexer.models.cpu.classifier import Classifier
-from indexer.models.cpu.colors import measure_colors
+from indexer.models.cpu.colors import colour_shapes, measure_colors
 from indexer.models.cpu.detectors import FaceDetector, PeopleDetector
 from indexer.models.cpu.ocr import OcrEngine, likely_text
 from indexer.models.cpu.text import TextEncoder
@@ -190,6 +190,7 @@ class CpuModel:
         objects = a.faces.detect(view.image) + a.people.detect(view.image)
         t2 = time.perf_counter()
         colors = measure_colors(view.image)
+        objects += colour_shapes(view.image)
         t3 = time.perf_counter()
         ms["ocr"], ms["detectors"], ms["colors"] = t1 - t0, t2 - t1, t3 - t2
         return lines, objects, colors, ms

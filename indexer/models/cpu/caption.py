@@ -7,7 +7,9 @@ from indexer.domain import DetectedObject, OcrLine, Tag
 
 
 def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} people" if word == "person" else f"{n} {word}s"
 
 
 def build_caption(
@@ -31,9 +33,15 @@ def build_caption(
         parts.append("a photo the classifier could not name")
     if hier:
         parts.append("a kind of " + ", ".join(t.label for t in hier[:2]))
-    faces = [o for o in objects if o.label == "face"]
-    if faces:
-        parts.append(_plural(len(faces), "face"))
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[o.label] = counts.get(o.label, 0) + 1
+    for label in ("face", "person"):
+        if counts.get(label):
+            parts.append(_plural(counts.pop(label), label))
+    shapes = [_plural(n, label) for label, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    if shapes:
+        parts.append(", ".join(shapes[:4]))
     text = " ".join(line.text for line in ocr).strip()
     if text:
         if len(text) > 80:
