@@ -122,11 +122,21 @@ class ConversationService:
         return refs
 
     def _native(self, question: str, targets: list[ResultRef], turns: list[Any]) -> Answer:
+        """The model sees the referenced views. A single video is given as its keyframes with
+        timestamps through the model's native video input, so temporal questions are
+        answered from the frames themselves."""
+        history = [Turn(t.role, t.text) for t in turns]
+        model = self.core.model
+        answer_video = getattr(model, "answer_video", None)
+        if len(targets) == 1 and targets[0].media_kind == "video" and answer_video:
+            shots = [f for f in targets[0].frames if f.kind == "frame"]
+            frames = [(float(f.t_start or 0.0), self.core.view_image(f)) for f in shots]
+            ans: Answer = answer_video(question, frames, history)
+            ans.refs = ans.refs or [f.id for f in shots]
+            return ans
         views = [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
                            r.view.t_start, r.view.t_end, r.view.page) for r in targets]
-        history = [Turn(t.role, t.text) for t in turns]
-        return self.core.model.answer(question, views, [r.view.description for r in targets],
-                                      history)
+        return model.answer(question, views, [r.view.description for r in targets], history)
 
 
 def steps_as_dicts(a: Answer) -> list[dict[str, Any]]:

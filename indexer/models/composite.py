@@ -44,5 +44,10 @@ class CompositeModel:
                descriptions: Sequence[Description], history: Sequence[Turn] = ()) -> Answer:
         return self.generator.answer(question, views, descriptions, history)  # type: ignore[no-any-return]
 
+    def answer_video(self, question: str, frames: Sequence[tuple[float, Any]],
+                     history: Sequence[Turn] = ()) -> Answer:
+        """Keyframes with timestamps to the generator's video input."""
+        return self.generator.answer_video(question, frames, history)  # type: ignore[no-any-return]
+
     def extract(self, view: ViewInput, kind: str) -> dict[str, Any]:
         return self.generator.extract(view, kind)  # type: ignore[no-any-return]

@@ -79,3 +79,25 @@ def test_rerank_and_follow_up_go_to_the_server(openai_client: TestClient,
     assert x0 < x1 and y0 < y1  # 0-1000 normalised coordinates mapped onto view pixels
     sent = json.dumps(fake_glm.requests[-1])
     assert "where is the cat" in sent
+
+
+def test_video_follow_up_goes_to_the_native_video_input(openai_client: TestClient,
+                                                        fake_glm: FakeServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.service.test_api_media import _video_of
+
+    vid = tmp_path / "clip.mp4"
+    _video_of([SAMPLES / "coffee.jpg", SAMPLES / "chelsea.jpg", SAMPLES / "rocket.jpg"], 2.0,
+              vid)
+    r = upload(openai_client, [("clip.mp4", vid.read_bytes())])
+    wait_jobs(openai_client, [r.json()["items"][0]["job_id"]])
+    body = openai_client.post("/v1/search", json={"text": "a cat", "k": 1, "rerank": False})
+    sid = body.json()["session_id"]
+    a = openai_client.post(f"/v1/sessions/{sid}/messages",
+                           json={"question": "what happens right after the cat?"}).json()
+    assert a["answer"].startswith("The cat sits")
+    req = fake_glm.requests[-1]
+    parts = req["messages"][-1]["content"]
+    stamps = [p["text"] for p in parts if p.get("type") == "text" and p["text"].startswith(
+        "Frame at")]
+    assert stamps == ["Frame at 0.0s:", "Frame at 2.0s:", "Frame at 4.0s:"]
+    assert sum(p.get("type") == "image_url" for p in parts) == 3
