@@ -8,24 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import SAMPLES, PageKit, clean_shots, upload_via_api
+from tests.unit.service.test_api_media import _pdf_with_text as _invoice_pdf
 
 pytestmark = pytest.mark.e2e
-
-
-def _invoice_pdf(path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-
-    with PdfPages(path) as pdf:
-        for words in (["Invoice No: 4711", "Total: 1234.50 EUR", "ACME Corporation"],
-                      ["Quarterly report", "Revenue grew in every region"]):
-            fig = Figure(figsize=(6, 4))
-            for i, w in enumerate(words):
-                fig.text(0.1, 0.8 - i * 0.15, w, fontsize=16)
-            pdf.savefig(fig)
 
 
 def test_document_view(kit: PageKit, tmp_path: Path) -> None:
