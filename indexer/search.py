@@ -45,6 +45,26 @@ SIMILARITY_LISTS = ("semantic", "image_semantic", "visual")
 MOMENT_MARGIN = 0.04
 
 
+# What each kind filter admits: (media kind, content class of the view); None = any.
+KIND_RULES: dict[str, list[tuple[str, str | None]]] = {
+    "image": [("image", None)],
+    "photo": [("image", "photo")],
+    "video": [("video", None)],
+    "document": [("document", None), ("image", "document")],
+    "chart": [("image", "chart"), ("document", "chart")],
+}
+
+
+def kind_ok(kinds: list[str] | None, media_kind: str, content: str | None) -> bool:
+    if not kinds:
+        return True
+    for k in kinds:
+        for mk, ck in KIND_RULES.get(k, [(k, None)]):
+            if mk == media_kind and (ck is None or ck == content):
+                return True
+    return False
+
+
 @dataclass
 class SearchFilters:
     kinds: list[str] | None = None
@@ -140,8 +160,12 @@ class SearchService:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         deep = max(self.core.settings.search.retrieve_k, q.k * 5)
+        media_kinds = None
+        if q.filters.kinds:
+            media_kinds = sorted({mk for k in q.filters.kinds
+                                  for mk, _ in KIND_RULES.get(k, [(k, None)])})
         flt = VectorFilter(tenant=q.filters.tenant or self.core.settings.tenant,
-                           kinds=q.filters.kinds, media_ids=q.filters.media_ids)
+                           kinds=media_kinds, media_ids=q.filters.media_ids)
         lists: dict[str, list[tuple[str, float]]] = {}
         model = self.core.model
         vs = self.core.vectors
@@ -154,7 +178,7 @@ class SearchService:
             lists["caption"] = _hits(vs.search("caption", qv, deep, flt))
             t1 = time.perf_counter()
             lists["lexical"] = self.core.catalog.lexical_search(
-                text, k=deep, tenant=flt.tenant, kinds=q.filters.kinds)
+                text, k=deep, tenant=flt.tenant, kinds=media_kinds)
             timings["lexical"] = _ms(t1)
 
         image = q.image
@@ -291,6 +315,8 @@ class SearchService:
             if m is None or m.status != "ready" or m.id in exclude:
                 continue
             if not _date_ok(m, q.filters):
+                continue
+            if not kind_ok(q.filters.kinds, m.kind, v.description.extra.get("content")):
                 continue
             if m.id in best:
                 best[m.id].other_views.append(vid)

@@ -5,7 +5,9 @@ stored evidence by the cpu backend, natively (with the referenced views) by glm/
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,8 @@ class ConversationService:
     def __init__(self, core: Glimpse) -> None:
         self.core = core
         self.store = SessionStore(core.catalog)
+        self._refs_cache: OrderedDict[tuple[str, ...], list[ResultRef]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def open(self, q: SearchQuery, resp: SearchResponse) -> str:
         query = {"text": q.text, "example_media_id": q.example_media_id,
@@ -108,6 +112,22 @@ class ConversationService:
         yield {"event": "done", "data": {"latency_ms": out["latency_ms"]}}
 
     def _result_refs(self, results: list[dict[str, Any]]) -> list[ResultRef]:
+        """The session's results with their evidence. A result set never changes, so it is
+        cached per session (bounded): follow-up turns skip the catalog reads."""
+        key = tuple(r["view_id"] for r in results)
+        with self._cache_lock:
+            hit = self._refs_cache.get(key)
+            if hit is not None:
+                self._refs_cache.move_to_end(key)
+                return hit
+        refs = self._load_refs(results)
+        with self._cache_lock:
+            self._refs_cache[key] = refs
+            while len(self._refs_cache) > 256:
+                self._refs_cache.popitem(last=False)
+        return refs
+
+    def _load_refs(self, results: list[dict[str, Any]]) -> list[ResultRef]:
         cat = self.core.catalog
         views = cat.views_by_ids([r["view_id"] for r in results])
         media = cat.media_by_ids([r["media_id"] for r in results])

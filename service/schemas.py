@@ -84,7 +84,7 @@ class MediaOut(BaseModel):
 
 
 class SearchFiltersIn(BaseModel):
-    kind: list[Literal["image", "video", "document", "photo"]] | None = None
+    kind: list[Literal["image", "video", "document", "photo", "chart"]] | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
     media_ids: list[str] | None = None

@@ -74,6 +74,16 @@ class StageTimer:
         self.ms[name] = self.ms.get(name, 0.0) + ms
 
 
+def content_class(view: ViewInput, enc: ViewEncoding) -> str:
+    """photo | chart | document | video: what the view looks like, for the kind filter.
+    Video frames are video; pages and images are told apart by pixels and OCR boxes."""
+    if view.kind in ("frame", "summary"):
+        return "video"
+    from indexer.documents.extract import classify_view
+
+    return classify_view(view.image, enc.description.ocr)
+
+
 def caption_text(enc: ViewEncoding) -> str:
     d = enc.description
     parts = [d.caption, d.ocr_text]
@@ -287,6 +297,10 @@ class IngestPipeline:
             w.encodings = encs[start : start + n]
             start += n
             w.timer.add("model", (t1 - t0) * 1000 * n / total)
+            tc = time.perf_counter()
+            for dv, enc in zip(w.decoded.views, w.encodings, strict=True):
+                enc.description.extra.setdefault("content", content_class(dv.view, enc))
+            w.timer.add("classify", (time.perf_counter() - tc) * 1000)
             if w.decoded.post_encode is not None and w.encodings:
                 # derived views (a video's summary) are built from the encoded shots
                 for dv, enc in w.decoded.post_encode(w.encodings):

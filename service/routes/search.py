@@ -16,8 +16,6 @@ from service.schemas import SearchIn, SearchOut
 
 router = APIRouter(prefix="/v1", tags=["search"], dependencies=[Auth])
 
-KIND_ALIASES = {"photo": "image"}
-
 
 @router.post("/search", response_model=SearchOut)
 async def search(request: Request, core: CoreDep) -> SearchOut:
@@ -53,9 +51,7 @@ async def search(request: Request, core: CoreDep) -> SearchOut:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InvalidRequest("body must be JSON or multipart/form-data") from e
         body = _parse_body(payload)
-    kinds = None
-    if body.filters.kind:
-        kinds = sorted({KIND_ALIASES.get(k, k) for k in body.filters.kind})
+    kinds: list[str] | None = sorted(set(body.filters.kind)) if body.filters.kind else None
     q = SearchQuery(
         text=body.text, image=image, example_media_id=body.media_id, k=body.k,
         filters=SearchFilters(kinds=kinds, media_ids=body.filters.media_ids,

@@ -236,3 +236,37 @@ def test_vectors_lost_in_a_crash_are_rebuilt_at_start(settings, cpu_model) -> No
         assert runner.wait_idle(120)
         res = c.post("/v1/search", json={"text": "coffee", "k": 1}).json()["results"]
         assert res and res[0]["media_id"] == item["media_id"]
+
+
+def _bar_chart_png() -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.add_subplot()
+    ax.bar(["north", "south", "east", "west"], [12, 30, 21, 7], color="tab:blue")
+    ax.set_title("Sales by region")
+    ax.set_ylabel("units")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_kind_filter_tells_charts_from_photos(client: TestClient) -> None:
+    r = upload(client, [("chart.png", _bar_chart_png()),
+                        ("coffee.jpg", _jpeg_bytes(SAMPLES / "coffee.jpg"))])
+    items = {i["filename"]: i for i in r.json()["items"]}
+    wait_jobs(client, [i["job_id"] for i in items.values()])
+    charts = client.post("/v1/search", json={"text": "sales", "filters": {"kind": ["chart"]}})
+    assert [x["filename"] for x in charts.json()["results"]] == ["chart.png"]
+    photos = client.post("/v1/search", json={"text": "sales", "filters": {"kind": ["photo"]}})
+    assert [x["filename"] for x in photos.json()["results"]] == ["coffee.jpg"]
+    both = client.post("/v1/search", json={"text": "sales", "filters": {"kind": ["image"]}})
+    assert {x["filename"] for x in both.json()["results"]} == {"chart.png", "coffee.jpg"}
+    chart = client.get(f"/v1/media/{items['chart.png']['media_id']}/extract",
+                       params={"kind": "chart"}).json()
+    assert chart["type"] == "bar"
+    values = {p[0]: p[1] for s in chart["series"] for p in s["points"]}
+    assert values.get("south") == pytest.approx(30, rel=0.05), chart
