@@ -58,8 +58,16 @@ class InProcessRunner:
         self.start()
 
     def run_now(self, job_id: str) -> dict[str, object]:
-        """Run a job in the calling thread (CLI ingest), with the same retries."""
-        return self._run(job_id)
+        """Run a job in the calling thread, with the same retries."""
+        return self.run_batch([job_id]).get(job_id, {"status": "failed"})
+
+    def _give_up(self, job_id: str, msg: str) -> None:
+        try:
+            job = self.core.catalog.get_job(job_id)
+            self.core.catalog.update_job(job_id, status="failed", error=msg)
+            self.core.catalog.set_media_status(job.media_id, "failed", error=msg)
+        except Exception:  # noqa: BLE001 - the catalog may be what is still down
+            log.error("could not record the failure of job %s: %s", job_id, msg)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._idle.wait(timeout)
@@ -112,22 +120,10 @@ class InProcessRunner:
                 if attempt == self.retries:
                     msg = f"gave up after {attempt + 1} attempts: {e}"
                     for j in job_ids:
-                        self.core.catalog.update_job(j, status="failed", error=msg)
+                        self._give_up(j, msg)
                     return {j: {"status": "failed", "error": msg} for j in job_ids}
                 time.sleep(self.backoff_s * 2**attempt)
         return {}
-
-    def _run(self, job_id: str) -> dict[str, object]:
-        for attempt in range(self.retries + 1):
-            try:
-                return self.pipeline.run(job_id)
-            except TRANSIENT as e:
-                if attempt == self.retries:
-                    msg = f"gave up after {attempt + 1} attempts: {e}"
-                    self.core.catalog.update_job(job_id, status="failed", error=msg)
-                    return {"status": "failed", "error": msg}
-                time.sleep(self.backoff_s * 2**attempt)
-        return {"status": "failed"}
 
 
 def missing_media(core: Glimpse) -> list[str]:

@@ -60,3 +60,35 @@ def test_batch_with_a_poison_file(settings, cpu_model, tmp_path: Path) -> None: 
     top = core.search.search(SearchQuery(text="a cat", k=1)).results[0]
     assert top.media_id == media[0]
     core.close()
+
+
+def test_transient_store_errors_are_retried_then_recorded(settings, cpu_model,  # type: ignore[no-untyped-def]
+                                                           tmp_path: Path) -> None:
+    from indexer.errors import StoreUnavailable
+
+    core = Glimpse(settings, model=cpu_model)
+    core.migrate()
+    shutil.copy(SAMPLES / "coffee.jpg", tmp_path / "a.jpg")
+    shutil.copy(SAMPLES / "rocket.jpg", tmp_path / "b.jpg")
+    enq = Collect()
+    ma = accept_path(core, tmp_path / "a.jpg", tenant=None, enqueuer=enq).media_id
+    mb = accept_path(core, tmp_path / "b.jpg", tenant=None, enqueuer=enq).media_id
+    real = core.vectors.upsert
+    failures = {"left": 1}
+
+    def flaky(points):  # type: ignore[no-untyped-def]  # fault injected at the store seam
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise StoreUnavailable("vector store restarting")
+        return real(points)
+
+    core.vectors.upsert = flaky  # type: ignore[method-assign]
+    runner = InProcessRunner(core, retries=2, backoff_s=0.01)
+    assert runner.run_now(enq.jobs[0])["status"] == "done"  # one transient failure, retried
+    assert core.catalog.get_media(ma).status == "ready"
+    failures["left"] = 99
+    res = runner.run_now(enq.jobs[1])
+    assert res["status"] == "failed" and "gave up after 3 attempts" in str(res["error"])
+    job = core.catalog.get_job(enq.jobs[1])
+    assert job.status == "failed" and core.catalog.get_media(mb).status == "failed"
+    core.close()
