@@ -42,7 +42,7 @@ import numpy as np
 
 from indexer.errors import InvalidRequest, VectorSpaceMismatch
 from indexer.settings import VectorSettings
-from indexer.stores.vectors import VectorFilter, VectorHit, VectorPoint
+from indexer.stores.vectors import VectorFilter, VectorHit, VectorPoint, check_vector
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _normalise(vec: np.ndarray, dim: int, what: str) -> np.ndarray:
-    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
-    if arr.shape[0] != dim:
-        raise VectorSpaceMismatch(
-            f"{what}: vector has {arr.shape[0]} dimensions, the space holds {dim}",
-            detail={"expected": dim, "got": int(arr.shape[0])},
-        )
-    if not np.all(np.isfinite(arr)):
-        raise InvalidRequest(f"{what}: vector contains NaN or infinity")
+    arr = check_vector(vec, dim, what)
     norm = float(np.linalg.norm(arr))
     return arr / norm if norm > 0 else arr.copy()
 

@@ -31,7 +31,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from indexer.errors import InvalidRequest, StoreUnavailable, VectorSpaceMismatch
 from indexer.settings import VectorSettings
-from indexer.stores.vectors import VectorFilter, VectorHit, VectorPoint
+from indexer.stores.vectors import VectorFilter, VectorHit, VectorPoint, check_vector
 
 log = logging.getLogger(__name__)
 
@@ -284,15 +284,7 @@ class QdrantVectorStore:
         dim = self.spaces.get(space)
         if dim is None:
             raise VectorSpaceMismatch(f"{what}: collection {self.name} has no space {space!r}")
-        arr = np.asarray(vec, dtype=np.float32).reshape(-1)
-        if arr.shape[0] != dim:
-            raise VectorSpaceMismatch(
-                f"{what}: vector has {arr.shape[0]} dimensions, space {space} holds {dim}",
-                detail={"expected": dim, "got": int(arr.shape[0])},
-            )
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequest(f"{what}: vector contains NaN or infinity")
-        return [float(x) for x in arr]
+        return [float(x) for x in check_vector(vec, dim, f"{what} ({space})")]
 
     def upsert(self, points: Sequence[VectorPoint]) -> None:
         structs = [

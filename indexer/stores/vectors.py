@@ -23,6 +23,21 @@ def point_id(media_id: str, view_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{media_id}/{view_id}"))
 
 
+def check_vector(vec: np.ndarray, dim: int, what: str) -> np.ndarray:
+    """A flat float32 vector of the space's dimension with finite values, or a typed error."""
+    from indexer.errors import InvalidRequest, VectorSpaceMismatch
+
+    arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+    if arr.shape[0] != dim:
+        raise VectorSpaceMismatch(
+            f"{what}: vector has {arr.shape[0]} dimensions, the space holds {dim}",
+            detail={"expected": dim, "got": int(arr.shape[0])},
+        )
+    if not np.all(np.isfinite(arr)):
+        raise InvalidRequest(f"{what}: vector contains NaN or infinity")
+    return arr
+
+
 def collection_name(model_id: str, spaces: dict[str, int]) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")
     dims = "-".join(f"{k}{v}" for k, v in sorted(spaces.items()))
