@@ -206,6 +206,10 @@ class QdrantVectorStore:
         if collection in self._collections():
             self._check_dims(collection)
             return collection
+        cluster: dict[str, int] = {}
+        if not self.local:  # a server or cluster: split and replicate as configured
+            cluster = {"shard_number": self._settings.shard_number,
+                       "replication_factor": self._settings.replication_factor}
         self._client.create_collection(
             collection_name=collection,
             vectors_config={
@@ -215,6 +219,7 @@ class QdrantVectorStore:
             hnsw_config=qm.HnswConfigDiff(
                 m=self._settings.hnsw_m, ef_construct=self._settings.hnsw_ef_construction
             ),
+            **cluster,  # type: ignore[arg-type]
         )
         if not self.local:  # local mode ignores payload indexes (and warns); skip quietly
             for field, schema in _PAYLOAD_INDEXES.items():
