@@ -66,6 +66,20 @@ class ConversationService:
         }
 
     def ask(self, session_id: str, question: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for ev in self._turn(session_id, question, stream=False):
+            if ev["event"] == "answer":
+                out = ev["data"]
+        return out
+
+    def ask_stream(self, session_id: str, question: str) -> Iterator[dict[str, Any]]:
+        """Events for server-sent streaming. A backend that streams (openai) sends `delta`
+        events ({"type": "reasoning"|"content", "text"}) as tokens arrive; every backend then
+        sends each reasoning `step`, the `answer`, and `done`."""
+        yield from self._turn(session_id, question, stream=True)
+
+    def _turn(self, session_id: str, question: str, *,
+              stream: bool) -> Iterator[dict[str, Any]]:
         question = (question or "").strip()
         if not question:
             raise InvalidRequest("the question is empty")
@@ -82,9 +96,16 @@ class ConversationService:
                 break
         res = resolve(question, refs, previous)
         targets = [refs[i] for i in res.indices]
+        ans: Answer | None = None
         if self.core.settings.model.backend == "cpu":
             ans = EvidenceQA(embed=self.core.model.embed_texts).answer(question, targets, res)
-        else:
+        elif stream and self._streams(targets):
+            for ev in self._native_stream(question, targets, turns):
+                if ev.get("type") == "done":
+                    ans = ev["answer"]
+                else:
+                    yield {"event": "delta", "data": ev}
+        if ans is None:
             ans = self._native(question, targets, turns)
         out = answer_dict(ans)
         # the results the answer is about (e.g. only those that have a cat), and all it checked
@@ -99,17 +120,22 @@ class ConversationService:
             ("user", question, {}),
             ("assistant", ans.text, {k: v for k, v in out.items() if k != "answer"}),
         ])
-        return out
-
-    def ask_stream(self, session_id: str, question: str) -> Iterator[dict[str, Any]]:
-        """Events for server-sent streaming: each reasoning step, then the answer, then done.
-        The cpu backend answers at once, so its steps arrive together; the glm/openai
-        backends stream tokens where the backend supports it."""
-        out = self.ask(session_id, question)
         for st in out["steps"]:
             yield {"event": "step", "data": st}
-        yield {"event": "answer", "data": {k: v for k, v in out.items() if k != "steps"}}
+        yield {"event": "answer", "data": out}
         yield {"event": "done", "data": {"latency_ms": out["latency_ms"]}}
+
+    def _streams(self, targets: list[ResultRef]) -> bool:
+        video = len(targets) == 1 and targets[0].media_kind == "video"
+        return not video and hasattr(self.core.model, "answer_stream")
+
+    def _native_stream(self, question: str, targets: list[ResultRef],
+                       turns: list[Any]) -> Iterator[dict[str, Any]]:
+        views = [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
+                           r.view.t_start, r.view.t_end, r.view.page) for r in targets]
+        history = [Turn(t.role, t.text) for t in turns]
+        yield from self.core.model.answer_stream(  # type: ignore[attr-defined]
+            question, views, [r.view.description for r in targets], history)
 
     def _result_refs(self, results: list[dict[str, Any]]) -> list[ResultRef]:
         """The session's results with their evidence. A result set never changes, so it is

@@ -4,7 +4,7 @@ and extraction come from an OpenAI-compatible server (vLLM/SGLang serving GLM-4.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,12 @@ class CompositeModel:
     def answer(self, question: str, views: Sequence[ViewInput],
                descriptions: Sequence[Description], history: Sequence[Turn] = ()) -> Answer:
         return self.generator.answer(question, views, descriptions, history)  # type: ignore[no-any-return]
+
+    def answer_stream(self, question: str, views: Sequence[ViewInput],
+                      descriptions: Sequence[Description],
+                      history: Sequence[Turn] = ()) -> Iterator[dict[str, Any]]:
+        """Token deltas from the generator, then `{"type": "done", "answer": Answer}`."""
+        yield from self.generator.answer_stream(question, views, descriptions, history)
 
     def answer_video(self, question: str, frames: Sequence[tuple[float, Any]],
                      history: Sequence[Turn] = ()) -> Answer:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.models.test_openai_backend import FakeServer, completion
+from tests.unit.models.test_openai_backend import FakeServer, completion, sse
 from tests.unit.service.conftest import SAMPLES, upload, wait_jobs
 
 
@@ -33,6 +33,9 @@ def fake_glm() -> Iterator[FakeServer]:
         t = _texts(req)
         if "yes or no" in t:
             return completion("yes" if "cat" in t and len(req["messages"]) else "no")
+        if req.get("stream"):
+            return sse([{"reasoning_content": "Image 1 shows a cat."},
+                        {"content": "The cat "}, {"content": "sits on the left."}])
         return completion("The cat sits on the left <|begin_of_box|>[100,200,500,900]"
                           "<|end_of_box|>.",
                           reasoning="Image 1 shows a cat.\nIts body is in the left half.")
@@ -101,3 +104,26 @@ def test_video_follow_up_goes_to_the_native_video_input(openai_client: TestClien
         "Frame at")]
     assert stamps == ["Frame at 0.0s:", "Frame at 2.0s:", "Frame at 4.0s:"]
     assert sum(p.get("type") == "image_url" for p in parts) == 3
+
+
+def test_follow_up_streams_tokens_from_the_server(openai_client: TestClient) -> None:
+    import re
+
+    c = openai_client
+    r = upload(c, [(p.name, p.read_bytes()) for p in sorted(SAMPLES.glob("*.jpg"))[:2]])
+    wait_jobs(c, [i["job_id"] for i in r.json()["items"]])
+    sid = c.post("/v1/search", json={"text": "a cat", "k": 2, "rerank": False}).json()[
+        "session_id"]
+    with c.stream("POST", f"/v1/sessions/{sid}/messages",
+                  json={"question": "what is in the first one?", "stream": True}) as resp:
+        text = "".join(resp.iter_text())
+    events = re.findall(r"^event: (\w+)\ndata: (.*)$", text, re.M)
+    kinds = [e for e, _ in events]
+    assert kinds[:3] == ["delta", "delta", "delta"] and kinds[-2:] == ["answer", "done"]
+    deltas = [json.loads(d)["text"] for e, d in events if e == "delta"]
+    assert "".join(deltas[1:]) == "The cat sits on the left."
+    answer = json.loads(next(d for e, d in events if e == "answer"))
+    assert answer["answer"] == "The cat sits on the left."
+    assert answer["steps"][0]["text"] == "Image 1 shows a cat."
+    turns = c.get(f"/v1/sessions/{sid}").json()["turns"]
+    assert turns[-1]["text"] == "The cat sits on the left."
