@@ -282,3 +282,42 @@ def test_factory_builds_both_backends_lazily(tiny_glm_dir) -> None:
     assert isinstance(served, CompositeModel)
     assert isinstance(served.generator, OpenAIModel)
     assert served.model_id == served.embedder.model_id and "semantic" in served.spaces
+
+
+def test_glm_end_to_end_through_the_service(tiny_glm, tmp_path: Path) -> None:
+    """ingest → search → follow-up answer → metrics with the glm backend on its real path."""
+    import io
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from indexer.context import Glimpse
+    from indexer.settings import Settings
+    from service.app import create_app
+
+    settings = Settings(data_dir=tmp_path / "d", environment="test",
+                        model=ModelSettings(backend="glm", path="unused-model-is-injected"))
+    files = []
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30)]):
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), colour).save(buf, format="PNG")
+        files.append(("files", (f"{i}.png", buf.getvalue())))
+    with TestClient(create_app(core=Glimpse(settings, model=tiny_glm))) as c:
+        items = c.post("/v1/media", files=files).json()["items"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            states = [c.get(f"/v1/jobs/{i['job_id']}").json()["status"] for i in items]
+            if all(s in ("done", "failed") for s in states):
+                break
+            time.sleep(0.1)
+        assert states == ["done", "done"]
+        body = c.post("/v1/search", json={"text": "a red square", "k": 2, "rerank_n": 2}).json()
+        assert len(body["results"]) == 2 and body["stages"] == ["retrieve", "rerank"]
+        assert all(0.0 <= r["relevance"] <= 1.0 for r in body["results"])
+        a = c.post(f"/v1/sessions/{body['session_id']}/messages",
+                   json={"question": "what is in the first one?"})
+        assert a.status_code == 200 and isinstance(a.json()["answer"], str)
+        assert "routing" in a.json()["debug"]
+        m = c.get("/metrics").text
+        assert 'glimpse_jobs{status="done"} 2' in m
+        assert "glimpse_glm_vision_cache_hits_total" in m

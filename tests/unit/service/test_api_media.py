@@ -30,6 +30,8 @@ def test_health_and_docs(client: TestClient) -> None:
     assert h["status"] == "ok" and h["queue"] == "in-process"
     assert client.get("/docs").status_code == 200
     assert "/v1/search" in client.get("/openapi.json").json()["paths"]
+    m = client.get("/metrics")
+    assert m.status_code == 200 and "glimpse_views 0" in m.text
 
 
 def test_each_bad_file_gets_its_own_4xx_and_others_proceed(client: TestClient) -> None:
