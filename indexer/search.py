@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from indexer.domain import Step, ViewInput
@@ -397,7 +396,3 @@ def _date_ok(m: MediaRow, f: SearchFilters) -> bool:
 
 def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
-
-
-def as_vector(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32)

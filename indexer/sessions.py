@@ -9,7 +9,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from indexer.domain import Answer, Turn, ViewInput
@@ -131,8 +130,7 @@ class ConversationService:
 
     def _native_stream(self, question: str, targets: list[ResultRef],
                        turns: list[Any]) -> Iterator[dict[str, Any]]:
-        views = [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
-                           r.view.t_start, r.view.t_end, r.view.page) for r in targets]
+        views = self._views(targets)
         history = [Turn(t.role, t.text) for t in turns]
         yield from self.core.model.answer_stream(  # type: ignore[attr-defined]
             question, views, [r.view.description for r in targets], history)
@@ -180,10 +178,10 @@ class ConversationService:
             ans: Answer = answer_video(question, frames, history)
             ans.refs = ans.refs or [f.id for f in shots]
             return ans
-        views = [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
-                           r.view.t_start, r.view.t_end, r.view.page) for r in targets]
+        views = self._views(targets)
         return model.answer(question, views, [r.view.description for r in targets], history)
 
-
-def steps_as_dicts(a: Answer) -> list[dict[str, Any]]:
-    return [asdict(s) for s in a.steps]
+    def _views(self, targets: list[ResultRef]) -> list[ViewInput]:
+        """The pixels of the referenced views, for backends that look at images."""
+        return [ViewInput(r.view.id, self.core.view_image(r.view), r.view.kind,  # type: ignore[arg-type]
+                          r.view.t_start, r.view.t_end, r.view.page) for r in targets]
