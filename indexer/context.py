@@ -68,10 +68,12 @@ class Glimpse:
 
     def view_image(self, view):  # type: ignore[no-untyped-def]
         """The pixels of a stored view: its own blob (frames, pages) or its media's."""
-        from indexer.media.images import load_rgb
+        from indexer.media.images import load_rgb, load_view_rgb
 
-        sha = view.image_sha256 or self.catalog.get_media(view.media_id).sha256
-        return load_rgb(self.blobs.open_path(sha))
+        if view.image_sha256:
+            return load_rgb(self.blobs.open_path(view.image_sha256))
+        media = self.catalog.get_media(view.media_id)
+        return load_view_rgb(self.blobs.open_path(media.sha256), self.settings.limits)
 
     def migrate(self) -> None:
         self.catalog.migrate()

@@ -1,7 +1,12 @@
-"""The in-process job runner of the embedded default: no broker, one background thread.
+"""The in-process job runner of the embedded default: no broker, a few background threads.
 
 Jobs live in the catalog, so a restart resumes what was queued or interrupted
 (`recover()`), exactly as a Celery worker would pick up unacked messages.
+
+`queue.local_lanes` threads ("lanes") each take a batch of waiting jobs and run it through
+the whole pipeline. Two lanes on a 2-core laptop keep both cores busy: while one lane is in a
+serial stage (decode, caption embedding, the catalog writes) the other is in the model's
+native code (onnxruntime, OpenCV), which releases the GIL.
 """
 
 from __future__ import annotations
@@ -25,16 +30,21 @@ class InProcessRunner:
         self.retries = retries
         self.backoff_s = backoff_s
         self._q: queue.Queue[str | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._idle = threading.Event()
         self._idle.set()
         self._state = threading.Lock()
+        self._busy = 0  # lanes running a batch (guarded by _state)
+        self.lanes = max(1, core.settings.queue.local_lanes)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="glimpse-ingest",
-                                            daemon=True)
-            self._thread.start()
+        with self._state:
+            if self._threads:
+                return
+            for i in range(self.lanes):
+                t = threading.Thread(target=self._loop, name=f"glimpse-ingest-{i}", daemon=True)
+                self._threads.append(t)
+                t.start()
 
     def recover(self) -> int:
         """Re-enqueue jobs a previous process left queued or running, and re-index media
@@ -73,20 +83,31 @@ class InProcessRunner:
         return self._idle.wait(timeout)
 
     def stop(self) -> None:
-        if self._thread is not None:
+        with self._state:
+            threads, self._threads = self._threads, []
+        for _ in threads:
             self._q.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
+        for t in threads:
+            t.join(timeout=30)
+
+    def _batch_size(self) -> int:
+        """Up to model.batch_size jobs, but when fewer are waiting than that for every lane,
+        split them so each lane gets a share (2 lanes, 10 jobs: 5 + 5, not 10 + 0)."""
+        batch_max = max(1, self.core.settings.model.batch_size)
+        waiting = self._q.qsize() + 1
+        return max(1, min(batch_max, -(-waiting // self.lanes)))
 
     def _loop(self) -> None:
-        batch_max = max(1, self.core.settings.model.batch_size)
         while True:
             job_id = self._q.get()
             if job_id is None:
                 return
+            with self._state:
+                self._busy += 1
             batch = [job_id]
             stop = False
-            while len(batch) < batch_max:  # whatever else is already waiting joins the batch
+            size = self._batch_size()
+            while len(batch) < size:  # whatever else is already waiting joins the batch
                 try:
                     nxt = self._q.get_nowait()
                 except queue.Empty:
@@ -99,13 +120,16 @@ class InProcessRunner:
                 self.run_batch(batch)
             except Exception:  # noqa: BLE001 - the loop must outlive any one job
                 log.exception("jobs %s crashed the runner loop", batch)
-            if stop or self._q.empty():
+            with self._state:
+                self._busy -= 1
+                last = self._busy == 0 and self._q.empty()
+            if stop or last:
                 try:
                     self.pipeline.maybe_flush(force=True)
                 except Exception:  # noqa: BLE001
                     log.exception("flushing the vector index failed")
                 with self._state:  # no enqueue can slip between the check and the set
-                    if self._q.empty():
+                    if self._q.empty() and self._busy == 0:
                         self._idle.set()
             if stop:
                 return

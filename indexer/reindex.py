@@ -28,7 +28,7 @@ import numpy as np
 from indexer.context import Glimpse
 from indexer.domain import ViewEncoding, ViewInput
 from indexer.errors import GlimpseError
-from indexer.media.images import load_rgb
+from indexer.media.images import load_rgb, load_view_rgb
 from indexer.pipeline.runner import caption_text
 from indexer.stores.catalog import ViewRecord
 from indexer.stores.vectors import VectorPoint, VectorStore, collection_name, point_id
@@ -131,7 +131,9 @@ def _fill(core: Glimpse, dest: VectorStore, bs: int) -> dict[str, Any]:
                 skipped += 1
                 continue
             try:
-                img = load_rgb(core.blobs.open_path(sha), core.settings.limits)
+                img = (load_rgb(core.blobs.open_path(sha), core.settings.limits)
+                       if rec.image_sha256 else
+                       load_view_rgb(core.blobs.open_path(sha), core.settings.limits))
             except GlimpseError as e:
                 skipped += 1
                 if len(errors) < 20:

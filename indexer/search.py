@@ -282,12 +282,13 @@ class SearchService:
                          v.t_start, v.t_end, v.page)
 
     def _example_image(self, media_id: str) -> Image.Image:
-        from indexer.media.images import load_rgb
+        from indexer.media.images import load_rgb, load_view_rgb
 
         media = self.core.catalog.get_media(media_id)
         views = self.core.catalog.views_of(media_id)
         if media.kind == "image":
-            return load_rgb(self.core.blobs.open_path(media.sha256))
+            return load_view_rgb(self.core.blobs.open_path(media.sha256),
+                                 self.core.settings.limits)
         for v in views:
             if v.image_sha256:
                 return load_rgb(self.core.blobs.open_path(v.image_sha256))

@@ -60,6 +60,8 @@ class QueueSettings(BaseModel):
     visibility_timeout_s: int = 3600
     key_prefix: str = ""  # namespaces every broker key (several deployments on one Redis)
     sweep_interval_s: float = 60.0  # workers re-publish jobs the broker lost (0: off)
+    # embedded default (no broker): batches the in-process runner runs at once
+    local_lanes: int = 2
 
 
 class LimitSettings(BaseModel):
@@ -70,6 +72,9 @@ class LimitSettings(BaseModel):
     max_video_frames: int = 200
     video_decode_timeout_s: float = 300.0
     max_pdf_pages: int = 200
+    # an image media's view (what the model sees, what boxes are given in) is at most this
+    # many px on its longer side; the original file is kept and served as uploaded
+    image_view_side: int = 1600
 
 
 class SearchSettings(BaseModel):

@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError as SqlOperationalError
 from indexer.context import Glimpse
 from indexer.domain import ViewEncoding, ViewInput
 from indexer.errors import GlimpseError, StoreUnavailable
-from indexer.media.images import load_rgb
+from indexer.media.images import load_rgb, load_view_rgb
 from indexer.pipeline.decode import Decoded, DecodedView, decode_media
 from indexer.stores.catalog import Catalog, JobRow, MediaRow, NewView, utcnow
 from indexer.stores.vectors import VectorPoint, point_id
@@ -471,7 +471,8 @@ class IngestPipeline:
                     stored[v["idx"]] = v["image_sha256"]
                 else:
                     if media_img is None:
-                        media_img = load_rgb(self.core.blobs.open_path(media.sha256), limits)
+                        media_img = load_view_rgb(self.core.blobs.open_path(media.sha256),
+                                                  limits)
                     img = media_img
                 views.append(DecodedView(
                     ViewInput(view_id=v["view_id"], image=img, kind=v["kind"],

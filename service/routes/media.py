@@ -118,7 +118,8 @@ def get_media(media_id: str, core: CoreDep) -> MediaOut:
 
 
 def _thumb(core, sha: str, max_side: int) -> Response:  # type: ignore[no-untyped-def]
-    img = load_rgb(core.blobs.open_path(sha), core.settings.limits)
+    # a JPEG is decoded at a reduced DCT scale: a 12 MP photo's thumbnail costs ~1/8 the decode
+    img = load_rgb(core.blobs.open_path(sha), core.settings.limits, max_side=max_side)
     return Response(thumbnail_jpeg(img, max_side), media_type="image/jpeg",
                     headers={"Cache-Control": "public, max-age=86400"})
 

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from indexer.domain import (
     Answer,
+    Box,
     Description,
     DetectedObject,
     OcrLine,
@@ -49,6 +51,10 @@ OCR_WEIGHT = 0.6  # weight of the OCR-text vector against the ConSE vector (unit
 PERSON_WEIGHT = 0.5  # weight of "a photo of a person" per detected face confidence
 PERSON_TEXT = "a photo of a person, a human face."
 TOP_TAGS = 5
+# every per-view analyser (OCR at <= 640 px detection, faces at 320, people at 400, colours)
+# works on one copy of at most this side, made once: a 12 MP photo is resized once, not six
+# times, and OCR recognition still crops its lines from a 1280 px image
+WORK_SIDE = 1280
 _WORD = re.compile(r"[a-z0-9]+")
 _PERSON_WORDS = frozenset({
     "person", "people", "man", "men", "woman", "women", "face", "faces", "human", "humans",
@@ -142,15 +148,25 @@ class CpuModel:
             t = self._tick("classifier", t)
             analysed = [self._analyse(v) for v in views]
         sem = conse.semantic_vectors(probs, self.class_emb, self.cfg)
-        out: list[ViewEncoding] = []
+        descs: list[Description] = []
+        texts: list[str] = []
         for i, (view, (ocr_lines, objects, colors, ms)) in enumerate(
                 zip(views, analysed, strict=True)):
             for stage, x in ms.items():
                 self.timings[stage] = self.timings.get(stage, 0.0) + x
             desc = self._description(probs[i], ocr_lines, objects, colors)
-            text = " ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip())
-            faces = [o for o in objects if o.label == "face"]
-            vec = self._fuse(sem[i], text, faces)
+            descs.append(desc)
+            texts.append(" ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip()))
+        # one batched embedding call for every view's text (not one call per view)
+        with_text = [i for i, x in enumerate(texts) if x.strip()]
+        text_vecs = (self.text.embed([f"text: {texts[i][:500]}" for i in with_text],
+                                     cache=False) if with_text else None)
+        text_of = {i: text_vecs[k] for k, i in enumerate(with_text)} if text_vecs is not None \
+            else {}
+        out: list[ViewEncoding] = []
+        for i, desc in enumerate(descs):
+            faces = [o for o in desc.objects if o.label == "face"]
+            vec = self._fuse(sem[i], text_of.get(i), faces)
             out.append(ViewEncoding(desc, {"semantic": vec, "visual": l2_normalize(feats[i])}))
         self._tick("text", t)
         return out
@@ -182,23 +198,28 @@ class CpuModel:
         a = self._analysers()
         ms: dict[str, float] = {}
         t0 = time.perf_counter()
+        img, scale = working_copy(view.image, WORK_SIDE)
         mode = self.settings.ocr
         lines: list[OcrLine] = []
-        if mode == "on" or (mode == "gated" and likely_text(view.image)):
-            lines = a.ocr.read(view.image)
+        if mode == "on" or (mode == "gated" and likely_text(img)):
+            lines = a.ocr.read(img)
         t1 = time.perf_counter()
-        objects = a.faces.detect(view.image) + a.people.detect(view.image)
+        objects = a.faces.detect(img) + a.people.detect(img)
         t2 = time.perf_counter()
-        colors = measure_colors(view.image)
-        objects += colour_shapes(view.image)
+        colors = measure_colors(img)
+        objects += colour_shapes(img)
         t3 = time.perf_counter()
+        if scale != 1.0:  # boxes on the view's own pixels
+            lines = [OcrLine(x.text, x.score, _unscale(x.box, scale)) for x in lines]
+            objects = [DetectedObject(o.label, o.score, _unscale(o.box, scale)) for o in objects]
         ms["ocr"], ms["detectors"], ms["colors"] = t1 - t0, t2 - t1, t3 - t2
         return lines, objects, colors, ms
 
-    def _fuse(self, conse_vec: np.ndarray, text: str, faces: list[DetectedObject]) -> np.ndarray:
+    def _fuse(self, conse_vec: np.ndarray, text_vec: np.ndarray | None,
+              faces: list[DetectedObject]) -> np.ndarray:
         v = conse_vec.astype(np.float32).copy()
-        if text.strip():
-            v += OCR_WEIGHT * self.text.embed([f"text: {text[:500]}"], cache=False)[0]
+        if text_vec is not None:
+            v += OCR_WEIGHT * text_vec
         if faces:
             v += PERSON_WEIGHT * max(f.score for f in faces) * self.text.embed([PERSON_TEXT])[0]
         return l2_normalize(v)
@@ -246,7 +267,9 @@ class CpuModel:
             probs[0, int(k)] = float(p)
         v = conse.semantic_vectors(probs, self.class_emb, self.cfg)[0]
         faces = [o for o in d.objects if o.label == "face"]
-        return self._fuse(v, d.ocr_text, faces)
+        text = d.ocr_text
+        tv = self.text.embed([f"text: {text[:500]}"], cache=False)[0] if text.strip() else None
+        return self._fuse(v, tv, faces)
 
     def score(self, query: str, view: ViewInput, description: Description | None) -> float:
         """Noisy-or of calibrated evidence: semantic similarity, concept tags, OCR terms and
@@ -299,6 +322,21 @@ class CpuModel:
         from indexer.documents.extract import extract
 
         return extract(view, kind, self.ocr)
+
+
+def working_copy(image: Image.Image, side: int) -> tuple[Image.Image, float]:
+    """(image with its longer side at most `side`, the scale applied); RGB either way."""
+    w, h = image.size
+    s = side / max(w, h)
+    im = image if image.mode == "RGB" else image.convert("RGB")
+    if s >= 1.0:
+        return im, 1.0
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), s
+
+
+def _unscale(b: Box, s: float) -> Box:
+    return Box(b.x0 / s, b.y0 / s, b.x1 / s, b.y1 / s)
 
 
 __all__ = ["MODEL_ID", "CpuModel"]
