@@ -27,6 +27,9 @@ class ModelSettings(BaseModel):
     # cpu backend
     ocr: Literal["off", "gated", "on"] = "gated"
     torch_threads: int = 1
+    # derived model files (ONNX exports, ConSE class vectors); None: $XDG_CACHE_HOME/glimpse
+    # or ~/.cache/glimpse. Rebuilt when missing or stale; safe to share between processes.
+    cache_dir: str | None = None
     # threads for per-view OCR/detectors, overlapping the classifier (2 on a 2-core laptop)
     view_workers: int = 2
     batch_size: int = 16

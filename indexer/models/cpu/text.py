@@ -57,7 +57,7 @@ class TextEncoder:
     None = torch.get_num_threads() at load time (CpuModel sets that from
     settings.torch_threads before loading)."""
 
-    def __init__(self, *, cache_size: int = 4096, batch_size: int = 64,
+    def __init__(self, *, cache_size: int = 4096, batch_size: int = 16,
                  threads: int | None = None, cache_dir: Path | None = None,
                  use_onnx: bool = True) -> None:
         self._tok: Any = None
