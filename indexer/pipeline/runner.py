@@ -224,12 +224,11 @@ class IngestPipeline:
         works: list[JobWork] = []
         for job_id in job_ids:
             timer = StageTimer()
-            job = cat.start_job(job_id)
+            job = cat.start_job(job_id, stage="decode", progress=0.05)
             media = cat.get_media(job.media_id)
             cat.set_media_status(media.id, "indexing")
             try:
                 with timer.stage("decode"):
-                    cat.update_job(job_id, progress=0.05, stage="decode")
                     works.append(JobWork(job_id, media, self.decode(media), timer=timer))
             except TRANSIENT:
                 self._requeue(job_id, media.id)
@@ -239,8 +238,7 @@ class IngestPipeline:
         if not works:
             return results
         try:
-            for w in works:
-                cat.update_job(w.job_id, progress=0.1, stage="model")
+            cat.update_jobs([w.job_id for w in works], progress=0.1, stage="model")
             self.encode(works)
         except TRANSIENT:
             for w in works:
@@ -257,8 +255,7 @@ class IngestPipeline:
             return results
         for w in works:
             try:
-                with w.timer.stage("persist"):
-                    cat.update_job(w.job_id, progress=0.92, stage="persist")
+                with w.timer.stage("persist"):  # a batch's persist is quick: no progress row
                     self.persist(w)
             except TRANSIENT:
                 self._requeue(w.job_id, w.media.id)
@@ -373,9 +370,10 @@ class IngestPipeline:
         d = work.decoded
         dims: dict[str, Any] = {k: v for k, v in (("width", d.width), ("height", d.height),
                                                   ("duration_s", d.duration_s)) if v is not None}
-        cat.set_media_status(work.media.id, "ready", warnings=d.warnings, **dims)
-        cat.update_job(work.job_id, status="done", progress=1.0, stage="done", error=None,
-                       warnings=d.warnings, finished_at=utcnow(), timings=work.timer.ms)
+        cat.finish_job(work.job_id, work.media.id, {"warnings": d.warnings, **dims},
+                       {"status": "done", "progress": 1.0, "stage": "done", "error": None,
+                        "warnings": d.warnings, "finished_at": utcnow(),
+                        "timings": work.timer.ms})
 
     def fail(
         self, job_id: str, media_id: str, e: BaseException, timer: StageTimer, *,

@@ -512,11 +512,32 @@ class Catalog:
         with self.session() as s:
             s.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
 
-    def start_job(self, job_id: str) -> JobRow:
+    def update_jobs(self, job_ids: Sequence[str], **fields: Any) -> None:
+        """The same fields on several jobs, one statement (a batch moving to its next stage)."""
+        if job_ids:
+            with self.session() as s:
+                s.execute(update(JobRow).where(JobRow.id.in_(list(job_ids))).values(**fields))
+
+    def finish_job(self, job_id: str, media_id: str, media: dict[str, Any],
+                   job: dict[str, Any]) -> None:
+        """Media ready and job done in one transaction: a reader never sees one without
+        the other."""
+        now = utcnow()
+        with self.session() as s:
+            s.execute(update(MediaRow).where(MediaRow.id == media_id).values(
+                status="ready", error=None, updated_at=now, **media))
+            s.execute(update(JobRow).where(JobRow.id == job_id).values(**job))
+
+    def start_job(self, job_id: str, *, stage: str | None = None,
+                  progress: float | None = None) -> JobRow:
         with self.session() as s:
             row = s.get(JobRow, job_id)
             if row is None:
                 raise NotFound(f"job {job_id!r} not found")
+            if stage is not None:
+                row.stage = stage
+            if progress is not None:
+                row.progress = progress
             row.status = "running"
             row.attempts = (row.attempts or 0) + 1
             row.started_at = utcnow()
