@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from indexer.context import Glimpse
 from indexer.pipeline.runner import TRANSIENT, IngestPipeline
@@ -24,8 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class InProcessRunner:
-    def __init__(self, core: Glimpse, *, retries: int = 3, backoff_s: float = 0.5) -> None:
+    def __init__(self, core: Glimpse, *, retries: int = 3, backoff_s: float = 0.5,
+                 on_result: Callable[[str, dict[str, object]], None] | None = None) -> None:
         self.core = core
+        self.on_result = on_result  # called from a lane with each finished job's result
         self.pipeline = IngestPipeline(core)
         self.retries = retries
         self.backoff_s = backoff_s
@@ -117,7 +120,10 @@ class InProcessRunner:
                     break
                 batch.append(nxt)
             try:
-                self.run_batch(batch)
+                results = self.run_batch(batch)
+                if self.on_result is not None:
+                    for jid, res in results.items():
+                        self.on_result(jid, res)
             except Exception:  # noqa: BLE001 - the loop must outlive any one job
                 log.exception("jobs %s crashed the runner loop", batch)
             with self._state:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,35 +66,40 @@ def _ingest_paths(core, paths: list[Path], *, quiet: bool) -> dict[str, int]:  #
     from indexer.ingest import accept_path, iter_media_files
     from indexer.jobs import InProcessRunner
 
-    runner = InProcessRunner(core)
-    queued: list[str] = []
-
-    class Collect:
-        def enqueue_ingest(self, job_id: str) -> None:
-            queued.append(job_id)
-
     files = iter_media_files(paths)
     counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "failed": 0, "done": 0}
     bar = tqdm(total=len(files), unit="file", disable=quiet, desc="ingest")
-    t0 = time.perf_counter()
     names: dict[str, Path] = {}
-    pending: list[str] = []
-    bs = max(1, core.settings.model.batch_size)
+    lock = threading.Lock()
+    reported: set[str] = set()
 
-    def flush_batch() -> None:
-        for job_id, res in runner.run_batch(pending).items():
+    def on_result(job_id: str, res: dict[str, object]) -> None:  # called from the lanes
+        with lock:
+            reported.add(job_id)
             if res.get("status") == "done":
                 counts["done"] += 1
             else:
                 counts["failed"] += 1
-                bar.write(f"failed {names[job_id]}: {res.get('error')}")
-        bar.update(len(pending))
-        pending.clear()
+                bar.write(f"failed {names.get(job_id, job_id)}: {res.get('error')}")
+            bar.update(1)
 
+    # the same runner `glimpse serve` uses: its lanes batch whatever is waiting, so files
+    # are indexed while later ones are still being read and validated
+    runner = InProcessRunner(core, on_result=on_result)
+    queued: list[str] = []
+
+    class Enqueue:
+        def enqueue_ingest(self, job_id: str) -> None:
+            queued.append(job_id)
+
+    t0 = time.perf_counter()
+    if files:
+        with contextlib.redirect_stdout(sys.stderr):  # third-party loaders print
+            core.model.load()  # here, not lazily in a lane, so stdout stays the JSON summary
     for f in files:
         before = len(queued)
         try:
-            accept_path(core, f, tenant=None, enqueuer=Collect())
+            accept_path(core, f, tenant=None, enqueuer=Enqueue())
         except GlimpseError as e:
             counts["rejected"] += 1
             bar.write(f"rejected {f}: {e.message}")
@@ -105,11 +111,12 @@ def _ingest_paths(core, paths: list[Path], *, quiet: bool) -> dict[str, int]:  #
             continue
         counts["accepted"] += 1
         names[queued[-1]] = f
-        pending.append(queued[-1])
-        if len(pending) >= bs:
-            flush_batch()
-    if pending:
-        flush_batch()
+        runner.enqueue_ingest(queued[-1])
+    runner.wait_idle()
+    runner.stop()
+    for job_id in set(names) - reported:  # a batch that crashed the lane reports nothing
+        job = core.catalog.get_job(job_id)
+        on_result(job_id, {"status": job.status, "error": job.error})
     runner.pipeline.maybe_flush(force=True)
     bar.close()
     if not quiet:
