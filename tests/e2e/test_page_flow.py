@@ -61,6 +61,9 @@ def test_upload_search_explain_chat_drop_and_video(kit: PageKit, tmp_path: Path)
     page = kit.page
     page.goto("/")
     page.wait_for_selector("#health:not(:empty)")
+    # boot() fills the health line first, then lists the library and opens the panel when it
+    # is empty: wait for that second request instead of racing it
+    page.wait_for_selector("#upload-panel[open]", timeout=10_000)
     assert page.locator("#upload-panel").get_attribute("open") is not None, \
         "an empty library opens the upload panel"
     kit.shot("01-empty")
