@@ -21,6 +21,7 @@ class Glimpse:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._model = model
+        self._owns_model = model is None  # a model handed in belongs to the caller
         self._lock = threading.Lock()
 
     @cached_property
@@ -87,3 +88,9 @@ class Glimpse:
                 log.warning("closing the vector store failed", exc_info=True)
         if "catalog" in self.__dict__:
             self.catalog.close()
+        close = getattr(self._model, "close", None)
+        if self._owns_model and callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                log.warning("closing the model failed", exc_info=True)

@@ -178,6 +178,14 @@ class CpuModel:
         self._tick("text", t)
         return out
 
+    def close(self) -> None:
+        """Stop the per-view worker threads (and with them their OCR and detector
+        instances); the model stays usable and starts new threads when next needed."""
+        with self._lock:
+            ex, self._executor = self._executor, None
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
