@@ -136,9 +136,13 @@ class ConversationService:
             question, views, [r.view.description for r in targets], history)
 
     def _result_refs(self, results: list[dict[str, Any]]) -> list[ResultRef]:
-        """The session's results with their evidence. A result set never changes, so it is
-        cached per session (bounded): follow-up turns skip the catalog reads."""
-        key = tuple(r["view_id"] for r in results)
+        """The session's results with their evidence, cached (bounded) so follow-up turns
+        skip reading and parsing the views. The key carries each media row's last change, so
+        a media re-indexed (by this process or a worker) while the session is open is read
+        again: one small query instead of stale evidence."""
+        versions = self.core.catalog.media_versions(sorted({r["media_id"] for r in results}))
+        key = (*(r["view_id"] for r in results),
+               *(f"{m}@{t.isoformat()}" for m, t in sorted(versions.items())))
         with self._cache_lock:
             hit = self._refs_cache.get(key)
             if hit is not None:

@@ -328,6 +328,15 @@ class Catalog:
         with self.session() as s:
             return {m.id: m for m in s.scalars(select(MediaRow).where(MediaRow.id.in_(ids)))}
 
+    def media_versions(self, ids: Sequence[str]) -> dict[str, datetime]:
+        """When each media row last changed (a re-index rewrites it): cheap cache keys."""
+        if not ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(MediaRow.id, MediaRow.updated_at)
+                             .where(MediaRow.id.in_(list(ids)))).all()
+            return {str(i): t for i, t in rows}
+
     def set_media_status(
         self, media_id: str, status: str, *, error: str | None = None,
         warnings: list[str] | None = None, **fields: Any,

@@ -85,3 +85,28 @@ def test_text_and_presence_on_a_sign(client: TestClient, session) -> None:  # ty
     assert a["result_indices"] == [n - 1], a
     a = ask(client, sid, "the one with the sign: how many people are in it?")
     assert a["result_indices"] == [n - 1] and "0 in result" in a["answer"], a
+
+
+def test_follow_up_sees_a_media_re_indexed_while_the_session_is_open(  # type: ignore[no-untyped-def]
+        client: TestClient, session) -> None:
+    """Follow-ups cache their results' evidence; a re-index (here: the stored description of
+    the sign replaced, as a worker's re-index would) must not leave the session answering
+    from the old one."""
+    from indexer.domain import Box, OcrLine
+    from indexer.stores.catalog import NewView
+
+    sid, pos = session
+    n = pos["sign.png"]
+    assert "OPEN 24 HOURS" in ask(client, sid, f"what does the sign say in result {n}?")[
+        "answer"].upper()
+    core = client.app.state.core  # type: ignore[attr-defined]
+    media_id = next(m["media_id"] for m in client.get("/v1/media").json()
+                    if m["filename"] == "sign.png")
+    (view,) = core.catalog.views_of(media_id)
+    d = view.description
+    d.ocr = [OcrLine("CLOSED ON SUNDAYS", 0.99, Box(60, 110, 600, 180))]
+    core.catalog.replace_views(media_id, view.tenant, [NewView(
+        idx=view.idx, kind=view.kind, description=d, width=view.width, height=view.height)])
+    core.catalog.set_media_status(media_id, "ready")
+    answer = ask(client, sid, f"what does the sign say in result {n}?")["answer"].upper()
+    assert "CLOSED ON SUNDAYS" in answer and "OPEN 24" not in answer, answer
