@@ -43,8 +43,8 @@ class ExtractionService:
         if m.status != "ready":
             raise InvalidRequest(f"media {media_id} is {m.status}, not ready for extraction")
         view = self.core.catalog.get_view(f"{media_id}:{view_idx}")
-        model_id = self.core.model.model_id if self.core.settings.model.backend != "cpu" \
-            else "cpu-documents-v1"
+        generative = self.core.model.generative
+        model_id = self.core.model.model_id if generative else "cpu-documents-v1"
         cached = self.core.catalog.get_extraction(view.id, kind, model_id)
         if cached is not None:
             return {**cached, "cached": True}
@@ -53,7 +53,7 @@ class ExtractionService:
         text_layer = view.description.extra.get("text_layer")
         vi = ViewInput(view.id, img, view.kind, view.t_start, view.t_end,  # type: ignore[arg-type]
                        view.page, text_layer if isinstance(text_layer, str) else None)
-        if self.core.settings.model.backend == "cpu":
+        if not generative:
             result = extract(vi, kind, _ocr())
         else:
             result = self.core.model.extract(vi, kind)

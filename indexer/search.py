@@ -229,7 +229,7 @@ class SearchService:
         (ties keep the fused order)."""
         model = self.core.model
         for r in results:
-            view = self._view_input(r.view, need_pixels=self.core.settings.model.backend != "cpu")
+            view = self._view_input(r.view, need_pixels=model.generative)
             r.relevance = float(model.score(text, view, r.view.description))
         order = sorted(range(len(results)), key=lambda i: (-(results[i].relevance or 0.0), i))
         results[:] = [results[i] for i in order]

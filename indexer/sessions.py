@@ -96,7 +96,7 @@ class ConversationService:
         res = resolve(question, refs, previous)
         targets = [refs[i] for i in res.indices]
         ans: Answer | None = None
-        if self.core.settings.model.backend == "cpu":
+        if not self.core.model.generative:
             ans = EvidenceQA(embed=self.core.model.embed_texts).answer(question, targets, res)
         elif stream and self._streams(targets):
             for ev in self._native_stream(question, targets, turns):

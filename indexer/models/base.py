@@ -22,6 +22,10 @@ from indexer.domain import Answer, Description, Turn, ViewEncoding, ViewInput
 class VisionLanguageModel(Protocol):
     model_id: str
     spaces: dict[str, int]
+    # True: score/answer/extract run a generative model on the view's pixels. False (the cpu
+    # backend): they reason over the stored description only, extraction is the document
+    # pipeline, and callers need not decode pixels for them.
+    generative: bool
 
     def load(self) -> None:
         """Load weights and warm up once. Idempotent; called lazily by the other methods."""

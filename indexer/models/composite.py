@@ -20,6 +20,7 @@ class CompositeModel:
         # the vector space is the embedder's: collections are named by it
         self.model_id = embedder.model_id
         self.spaces = dict(embedder.spaces)
+        self.generative = bool(getattr(generator, "generative", True))
 
     def load(self) -> None:
         self.embedder.load()

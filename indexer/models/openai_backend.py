@@ -78,6 +78,8 @@ def _image_part(image: Image.Image) -> dict[str, Any]:
 class OpenAIModel:
     """GLM-4.5V behind an OpenAI-compatible chat-completions endpoint."""
 
+    generative = True
+
     def __init__(
         self,
         settings: ModelSettings,

@@ -71,6 +71,7 @@ class _Analysers:
 
 class CpuModel:
     model_id = MODEL_ID
+    generative = False
     spaces = {"semantic": 384, "visual": 1280}
 
     def __init__(self, settings: ModelSettings | None = None,

@@ -93,6 +93,8 @@ def checkpoint_fingerprint(path: Path, config_dict: dict[str, Any]) -> str:
 class GlmModel:
     """The `glm` backend. Thread-safe: one lock serialises model calls."""
 
+    generative = True
+
     def __init__(
         self,
         settings: ModelSettings,
