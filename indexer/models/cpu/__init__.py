@@ -143,7 +143,7 @@ class CpuModel:
         if not views:
             return []
         t = time.perf_counter()
-        if len(views) > 1 and self.settings.view_workers > 1:
+        if self.settings.view_workers > 1:
             # the per-view detectors (OCR, faces, people, colours) run in worker threads
             # while the classifier batch runs here: onnxruntime, OpenCV and torch release
             # the GIL, so a 2-core machine does both at once
