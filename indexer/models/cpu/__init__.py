@@ -190,7 +190,9 @@ class CpuModel:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
+                # each worker builds its own OCR and detector instances as it starts
                 self._executor = ThreadPoolExecutor(self.settings.view_workers,
+                                                    initializer=self._analysers,
                                                     thread_name_prefix="glimpse-view")
             return self._executor
 
@@ -205,6 +207,10 @@ class CpuModel:
                     a = _Analysers(self.ocr, self.faces, self.people)
             if a is None:
                 a = _Analysers(OcrEngine(threads=1), FaceDetector(), PeopleDetector())
+                if self.settings.ocr != "off":  # load now, not inside the first view's timing
+                    a.ocr.load()
+                a.faces.load()
+                a.people.load()
             self._local.a = a
         return a
 
