@@ -83,7 +83,7 @@ class CpuModel:
         threads = max(1, self.settings.torch_threads)
         self.classifier = Classifier(threads=threads, cache_dir=cache)
         self.text = TextEncoder(threads=threads, cache_dir=cache)
-        self.ocr = OcrEngine(threads=max(1, self.settings.torch_threads))
+        self.ocr = OcrEngine(threads=threads)
         self.faces = FaceDetector()
         self.people = PeopleDetector()
         self.crops: tuple[str, ...] = ("full",)
@@ -165,16 +165,11 @@ class CpuModel:
             desc = self._description(probs[i], ocr_lines, objects, colors)
             descs.append(desc)
             texts.append(" ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip()))
-        # one batched embedding call for every view's text (not one call per view)
-        with_text = [i for i, x in enumerate(texts) if x.strip()]
-        text_vecs = (self.text.embed([f"text: {texts[i][:500]}" for i in with_text],
-                                     cache=False) if with_text else None)
-        text_of = {i: text_vecs[k] for k, i in enumerate(with_text)} if text_vecs is not None \
-            else {}
+        text_vecs = self._text_vectors(texts)
         out: list[ViewEncoding] = []
         for i, desc in enumerate(descs):
             faces = [o for o in desc.objects if o.label == "face"]
-            vec = self._fuse(sem[i], text_of.get(i), faces)
+            vec = self._fuse(sem[i], text_vecs[i], faces)
             out.append(ViewEncoding(desc, {"semantic": vec, "visual": l2_normalize(feats[i])}))
         self._tick("text", t)
         return out
@@ -237,6 +232,17 @@ class CpuModel:
         ms["ocr"], ms["detectors"], ms["colors"] = t1 - t0, t2 - t1, t3 - t2
         return lines, objects, colors, ms
 
+    def _text_vectors(self, texts: Sequence[str]) -> list[np.ndarray | None]:
+        """The text-space vector of each view's own text (None where it has none), in one
+        batched embedding call."""
+        idx = [i for i, x in enumerate(texts) if x.strip()]
+        out: list[np.ndarray | None] = [None] * len(texts)
+        if idx:
+            vecs = self.text.embed([f"text: {texts[i][:500]}" for i in idx], cache=False)
+            for k, i in enumerate(idx):
+                out[i] = vecs[k]
+        return out
+
     def _fuse(self, conse_vec: np.ndarray, text_vec: np.ndarray | None,
               faces: list[DetectedObject]) -> np.ndarray:
         v = conse_vec.astype(np.float32).copy()
@@ -289,9 +295,7 @@ class CpuModel:
             probs[0, int(k)] = float(p)
         v = conse.semantic_vectors(probs, self.class_emb, self.cfg)[0]
         faces = [o for o in d.objects if o.label == "face"]
-        text = d.ocr_text
-        tv = self.text.embed([f"text: {text[:500]}"], cache=False)[0] if text.strip() else None
-        return self._fuse(v, tv, faces)
+        return self._fuse(v, self._text_vectors([d.ocr_text])[0], faces)
 
     def score(self, query: str, view: ViewInput, description: Description | None) -> float:
         """Noisy-or of calibrated evidence: semantic similarity, concept tags, OCR terms and
