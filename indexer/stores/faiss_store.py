@@ -21,18 +21,29 @@ writes a whole new generation into a temporary folder, fsyncs it, renames it, th
 `CURRENT` atomically; a crash at any point leaves the previous generation in force.
 
 Thread safety: one re-entrant lock around every public method (the API searches while the
-in-process runner ingests). One process owns a directory; several processes writing the
-same directory are not supported (use the Qdrant server backend for that).
+in-process runner ingests).
+
+Several processes on one directory (a `glimpse serve` and a `glimpse ingest`, say): writes
+are serialised by an exclusive `flock` on `directory/name/WRITER.lock`. A store takes it at
+its first mutation, reloads the latest generation first if another process flushed one
+since this store read its own, and releases it when the flush has written everything
+(dirty implies locked, so no write is ever made on a stale copy and none is lost). A store
+that holds no unflushed changes re-reads `CURRENT` before each read and reloads when another
+process has moved it, so a server sees what a CLI ingest wrote as soon as it is flushed. The
+lock dies with its process: a crashed writer never leaves a stale one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import math
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +51,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from indexer.errors import InvalidRequest, VectorSpaceMismatch
+from indexer.errors import InvalidRequest, StoreUnavailable, VectorSpaceMismatch
 from indexer.settings import VectorSettings
 from indexer.stores.vectors import VectorFilter, VectorHit, VectorPoint, check_vector
 
@@ -149,6 +160,7 @@ class FaissVectorStore:
         compact_fraction: float = 0.2,
         exact_below: int | None = None,
         use_gpu: bool | None = None,
+        writer_wait_s: float = 120.0,
     ) -> None:
         if not spaces:
             raise InvalidRequest("a vector store needs at least one space")
@@ -171,9 +183,86 @@ class FaissVectorStore:
             log.info("faiss store %s: mirroring vectors on GPU for search", name)
         self._spaces: dict[str, _Space] = {}
         self._root.mkdir(parents=True, exist_ok=True)
-        if not self._load():
+        self._writer_wait_s = writer_wait_s
+        self._lock_fd: int | None = None  # WRITER.lock, held while this store has changes
+        self._generation: str | None = None  # the CURRENT this store's state came from
+        self._reload()
+
+    def _reload(self) -> None:
+        self._payloads = {}
+        self._codebook = {f: {} for f in _FILTER_FIELDS}
+        self._spaces = {}
+        for attempt in range(3):
+            try:
+                loaded = self._load()
+                break
+            except FileNotFoundError:  # a writer replaced that generation while we read it
+                if attempt == 2:
+                    raise
+                self._payloads, self._spaces = {}, {}
+                self._codebook = {f: {} for f in _FILTER_FIELDS}
+                time.sleep(0.05)
+        if not loaded:
+            self._generation = None
             for space, dim in self.spaces.items():
                 self._spaces[space] = _Space(dim, self._new_index(dim))
+
+    # ------------------------------------------------------- several processes
+
+    def _read_current(self) -> str | None:
+        try:
+            return (self._root / "CURRENT").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _begin_write(self) -> None:
+        """Take the writer lock (call with self._lock held) and catch up with whatever
+        another process flushed since this store last read the directory."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self._root / "WRITER.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self._writer_wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                    os.close(fd)
+                    raise StoreUnavailable(
+                        f"the vector index at {self._root} is being written by another "
+                        f"process (pid {holder or '?'}) and stayed locked for "
+                        f"{self._writer_wait_s:.0f}s", retry_after=10) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+        if self._read_current() != self._generation:
+            log.info("faiss store %s: another process flushed %s; reloading before writing",
+                     self.name, self._read_current())
+            self._reload()
+
+    def _end_write(self) -> None:
+        """Release the writer lock once nothing is left unflushed."""
+        if self._lock_fd is None or self._dirty:
+            return
+        fd, self._lock_fd = self._lock_fd, None
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __del__(self) -> None:  # a store dropped unclosed still gives the lock back
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _catch_up(self) -> None:
+        """Before a read: reload if another process flushed a newer generation."""
+        if self._lock_fd is None and not self._dirty and \
+                self._read_current() != self._generation:
+            self._reload()
 
     # ------------------------------------------------------------------ helpers
 
@@ -280,6 +369,7 @@ class FaissVectorStore:
             return
         with self._lock:
             self._check_open()
+            self._begin_write()
             for pid, p in latest.items():
                 for sp in self._spaces.values():
                     old = sp.slot_of.get(pid)
@@ -305,6 +395,7 @@ class FaissVectorStore:
             return []
         with self._lock:
             self._check_open()
+            self._catch_up()
             sp = self._space(space)
             n = sp.ntotal
             if n == 0:
@@ -417,6 +508,7 @@ class FaissVectorStore:
     def delete_media(self, media_id: str) -> int:
         with self._lock:
             self._check_open()
+            self._begin_write()
             doomed = [pid for pid, p in self._payloads.items() if p.get("media_id") == media_id]
             for pid in doomed:
                 for sp in self._spaces.values():
@@ -428,14 +520,17 @@ class FaissVectorStore:
                 for space, sp in list(self._spaces.items()):
                     self._maybe_compact(space, sp)
                 self._dirty = True
+            self._end_write()
             return len(doomed)
 
     def count(self) -> int:
         with self._lock:
+            self._catch_up()
             return len(self._payloads)
 
     def ids(self) -> set[str]:
         with self._lock:
+            self._catch_up()
             return set(self._payloads)
 
     def stats(self) -> dict[str, dict[str, int]]:
@@ -449,10 +544,12 @@ class FaissVectorStore:
     def compact(self) -> None:
         with self._lock:
             self._check_open()
+            self._begin_write()
             for space, sp in list(self._spaces.items()):
                 if sp.dead:
                     self._compact(space, sp)
                     self._dirty = True
+            self._end_write()
 
     # -------------------------------------------------------------- persistence
 
@@ -462,10 +559,10 @@ class FaissVectorStore:
     def flush(self) -> None:
         with self._lock:
             self._check_open()
-            if not self._dirty:
-                return
-            self._write_generation()
-            self._dirty = False
+            if self._dirty:
+                self._write_generation()
+                self._dirty = False
+            self._end_write()
 
     def _current_generation(self) -> int:
         cur = self._root / "CURRENT"
@@ -509,8 +606,10 @@ class FaissVectorStore:
         _write_bytes(cur_tmp, f"gen-{gen:06d}\n".encode())
         os.replace(cur_tmp, self._root / "CURRENT")
         _fsync_dir(self._root)
+        self._generation = final.name
+        keep = {final.name, f"gen-{gen - 1:06d}"}  # a reader may still be loading the last one
         for old in self._root.iterdir():
-            if old.name != final.name and (old.name.startswith("gen-") or ".tmp-" in old.name):
+            if old.name not in keep and (old.name.startswith("gen-") or ".tmp-" in old.name):
                 if old.is_dir():
                     shutil.rmtree(old, ignore_errors=True)
                 else:
@@ -522,7 +621,8 @@ class FaissVectorStore:
         cur = self._root / "CURRENT"
         if not cur.exists():
             return False
-        gen_dir = self._root / cur.read_text().strip()
+        gen_name = cur.read_text().strip()
+        gen_dir = self._root / gen_name
         meta = json.loads((gen_dir / "meta.json").read_text())
         if meta.get("format") != FORMAT_VERSION:
             raise VectorSpaceMismatch(
@@ -561,6 +661,7 @@ class FaissVectorStore:
             sp.dead = len(labels) - len(sp.slot_of)
             self._attach_gpu(sp)
             self._spaces[s] = sp
+        self._generation = gen_name
         log.info("faiss store %s: loaded %s (%d points)", self.name, gen_dir.name,
                  len(self._payloads))
         return True
@@ -569,8 +670,12 @@ class FaissVectorStore:
         with self._lock:
             if self._closed:
                 return
-            self.flush()
-            self._closed = True
+            try:
+                self.flush()
+            finally:
+                self._dirty = False
+                self._end_write()
+                self._closed = True
 
 
 def _overfetch(
