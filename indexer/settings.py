@@ -3,11 +3,21 @@ sections with `__` (GLIMPSE_CATALOG__URL=postgresql+psycopg://...)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded default keeps everything when neither GLIMPSE_DATA_DIR nor
+    --data-dir says: $XDG_DATA_HOME/glimpse, else ~/.local/share/glimpse (always absolute,
+    so every command finds the same index wherever it is run from)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "glimpse"
 
 
 class ModelSettings(BaseModel):
@@ -75,9 +85,33 @@ class LimitSettings(BaseModel):
     max_video_frames: int = 200
     video_decode_timeout_s: float = 300.0
     max_pdf_pages: int = 200
+    # a PDF page is rendered at most this many pixels, and all pages of one document share
+    # a budget (long documents render smaller): decode memory stays bounded (README Security)
+    max_pdf_page_pixels: int = 4_000_000
+    max_pdf_total_pixels: int = 120_000_000
+    # a whole request body (an upload of many files), a JSON body, one text form field, and
+    # files per upload request: refused on Content-Length at once, counted while streaming
+    max_request_bytes: int = 1024 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+    max_field_bytes: int = 64 * 1024
+    max_files_per_request: int = 200
     # an image media's view (what the model sees, what boxes are given in) is at most this
     # many px on its longer side; the original file is kept and served as uploaded
     image_view_side: int = 1600
+
+
+class AuthSettings(BaseModel):
+    # signed URLs for <img>/<video>/download links: how long one stays valid
+    signed_url_ttl_s: int = 3600
+    # how long a validated key is trusted from memory before the catalog is asked again
+    # (a revocation through another process or replica takes effect within this)
+    key_cache_s: float = 5.0
+
+
+class SessionSettings(BaseModel):
+    idle_expiry_s: float = 24 * 3600.0  # a session unused this long is gone (404)
+    max_per_tenant: int = 1000  # live sessions per tenant; the least recently used go first
+    history_turns: int = 8  # earlier turns a follow-up reads (the model's history window)
 
 
 class SearchSettings(BaseModel):
@@ -91,21 +125,34 @@ class Settings(BaseSettings):
         env_prefix="GLIMPSE_", env_nested_delimiter="__", extra="ignore"
     )
 
-    data_dir: Path = Path("./glimpse-data")
+    # GLIMPSE_DATA_DIR; default $XDG_DATA_HOME/glimpse or ~/.local/share/glimpse
+    data_dir: Path = Field(default_factory=default_data_dir)
     environment: Literal["development", "test", "production"] = "development"
     tenant: str = "default"
-    api_token: str | None = None
+    # an admin API key from the deployment's secret (GLIMPSE_ADMIN_KEY): on start the
+    # catalog holds it as an admin key of `tenant` (replaces the old shared api_token)
+    admin_key: str | None = None
     model: ModelSettings = Field(default_factory=ModelSettings)
     vectors: VectorSettings = Field(default_factory=VectorSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, v: Path) -> Path:
+        return Path(v).expanduser().resolve()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment == "production" and self.api_token in {"changeme", "secret", ""}:
-            raise ValueError("GLIMPSE_API_TOKEN is a placeholder; set a real token in production")
+        key = self.admin_key
+        if key is not None and (len(key) < 32 or "change" in key.lower()
+                                or "replace" in key.lower()):
+            raise ValueError("GLIMPSE_ADMIN_KEY is a placeholder or shorter than 32 "
+                             "characters; use e.g. `openssl rand -hex 32`")
         return self
 
     @property
