@@ -23,8 +23,13 @@ def default_data_dir() -> Path:
 class ModelSettings(BaseModel):
     backend: Literal["cpu", "glm", "openai"] = "cpu"
     # openai is generation-only (an OpenAI-compatible server has no embedding endpoint for
-    # GLM-4.5V): indexing and query vectors come from this local backend instead
-    embed_backend: Literal["cpu", "glm"] = "cpu"
+    # GLM-4.5V): indexing and query vectors come from this local backend instead.
+    # clip: vectors and tags from a CLIP-family checkpoint (clip_model) beside any backend,
+    # which still describes views (OCR, people, colours; glm: captions) and answers
+    embed_backend: Literal["cpu", "glm", "clip"] = "cpu"
+    # clip: a hub id (downloaded once where the hub is reachable) or a local checkpoint folder
+    clip_model: str | None = None
+    clip_revision: str | None = None  # a hub branch, tag or commit; None: main
     # glm backend: a local checkpoint directory (never downloaded at run time)
     path: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
