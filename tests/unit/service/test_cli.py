@@ -33,7 +33,11 @@ def test_ingest_search_ask(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     r = _run("ingest", str(folder), data=data)  # again: every file is a duplicate
     summary = json.loads(r.stdout.strip().splitlines()[-1])
-    assert summary == {**summary, "accepted": 0, "duplicate": 3, "rejected": 1}
+    # notes.txt, found in the folder, is skipped quietly (one summary line), not rejected
+    assert summary == {**summary, "accepted": 0, "duplicate": 3, "rejected": 0, "skipped": 1}
+    assert "rejected" not in r.stderr and "skipped 1 file" in r.stderr
+    r = _run("ingest", str(folder / "notes.txt"), data=data)  # named on its own: rejected
+    assert r.returncode == 1 and "notes.txt: not a supported" in r.stderr
 
     r = _run("search", "a cup of coffee", "--json", "-k", "2", data=data)
     assert r.returncode == 0, r.stderr
