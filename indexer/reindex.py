@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from indexer.context import Glimpse
-from indexer.domain import ViewEncoding, ViewInput
+from indexer.domain import Description, ViewEncoding, ViewInput
 from indexer.errors import GlimpseError
 from indexer.media.images import load_rgb, load_view_rgb
 from indexer.pipeline.runner import caption_text
@@ -116,8 +117,12 @@ def _switch_faiss(built: Path, live: Path) -> str:
 
 
 def _fill(core: Glimpse, dest: VectorStore, bs: int) -> dict[str, Any]:
-    views = skipped = 0
+    views = skipped = described = 0
     errors: list[str] = []
+    # a clip embedder (alone or under the openai composite) re-tags the stored descriptions
+    # instead of describing every view again
+    reencode = getattr(core.model, "reencode", None) or getattr(
+        getattr(core.model, "embedder", None), "reencode", None)
     for chunk in _chunks(core, bs):
         inputs: list[ViewInput] = []
         recs: list[ViewRecord] = []
@@ -145,9 +150,17 @@ def _fill(core: Glimpse, dest: VectorStore, bs: int) -> dict[str, Any]:
             kinds[rec.media_id] = m.kind
         if not inputs:
             continue
-        encs = core.model.encode_views(inputs)
+        if reencode is not None:  # the model re-tags stored descriptions in its own space
+            encs = reencode(inputs, [r.description for r in recs])
+            write_descriptions(core, [(r.id, e.description) for r, e in zip(recs, encs,
+                                                                            strict=True)])
+            described += len(encs)
+        else:
+            encs = core.model.encode_views(inputs)
         # caption vectors from the catalog's description: what lexical search also reads
-        texts = [caption_text(ViewEncoding(r.description, {})) for r in recs]
+        texts = [caption_text(ViewEncoding(e.description if reencode is not None
+                                           else r.description, {}))
+                 for r, e in zip(recs, encs, strict=True)]
         caps = core.model.embed_texts(texts)
         points = []
         for rec, enc, cap in zip(recs, encs, caps, strict=True):
@@ -162,7 +175,38 @@ def _fill(core: Glimpse, dest: VectorStore, bs: int) -> dict[str, Any]:
         dest.upsert(points)
         views += len(points)
     dest.flush()
-    return {"views": views, "skipped": skipped, "errors": errors}
+    out: dict[str, Any] = {"views": views, "skipped": skipped, "errors": errors}
+    if reencode is not None:
+        out["descriptions_retagged"] = described
+    return out
+
+
+def write_descriptions(core: Glimpse, items: list[tuple[str, Description]]) -> None:
+    """Store re-tagged descriptions of existing views (caption, search text, full-text row)
+    and mark their media changed, so session caches read them again."""
+    from sqlalchemy import update
+
+    from indexer.stores.catalog import MediaRow, ViewRow, build_search_text, utcnow
+
+    if not items:
+        return
+    cat = core.catalog
+    with cat.session() as s:
+        rows = {r.id: r for r in s.scalars(
+            select(ViewRow).where(ViewRow.id.in_([vid for vid, _ in items])))}
+        fts: list[tuple[str, str, str, str]] = []
+        for vid, d in items:
+            row = rows.get(vid)
+            if row is None:
+                continue
+            row.description, row.caption = d.to_dict(), d.caption
+            row.search_text = build_search_text(d)
+            fts.append((vid, row.tenant, row.kind, row.search_text))
+        cat._fts_delete(s, [v for v, *_ in fts])
+        cat._fts_insert(s, fts)
+        media = sorted({rows[v].media_id for v, *_ in fts})
+        if media:
+            s.execute(update(MediaRow).where(MediaRow.id.in_(media)).values(updated_at=utcnow()))
 
 
 def _chunks(core: Glimpse, bs: int) -> Iterator[list[ViewRecord]]:

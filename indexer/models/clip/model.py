@@ -80,6 +80,18 @@ class ClipModel:
         return [ViewEncoding(self._retag(d, a, vecs[i]), {"semantic": vecs[i]})
                 for i, (d, a) in enumerate(zip(descs, analysed, strict=True))]
 
+    def reencode(self, views: Sequence[ViewInput],
+                 descriptions: Sequence[Description]) -> list[ViewEncoding]:
+        """Vectors of stored views and their stored descriptions re-tagged in this space, for
+        reindexing after a model switch: OCR, objects, colours and the rest of a description
+        are kept, and the describe backend does not run again (OCR dominates its cost)."""
+        if not views:
+            return []
+        vecs = self.embedder.embed_images([v.image for v in views])
+        return [ViewEncoding(self._retag(d, a, vecs[i]), {"semantic": vecs[i]})
+                for i, (d, a) in enumerate(zip(descriptions, self.tagger.analyse(vecs),
+                                               strict=True))]
+
     def _retag(self, d: Description, a: ImageTags, vec: np.ndarray) -> Description:
         kept = [t for t in d.tags if t.source not in TAG_SOURCES]
         tags = a.tags + kept
@@ -88,8 +100,9 @@ class ClipModel:
             from indexer.models.cpu.caption import build_caption
 
             caption = build_caption(tags, d.objects, d.ocr, d.colors)
+        # the cpu describer's ImageNet top classes stay: its own score reads them, so going
+        # back to the cpu embedder needs a reindex only, not a re-description
         extra = dict(d.extra)
-        extra.pop("top_classes", None)  # the ImageNet classifier's, not this space's
         extra["tagger"] = self.model_id
         extra["clip"] = {"model": self.model_id, "vec": pack_vector(vec),
                          "mu": round(a.mu, 5), "sd": round(a.sd, 5)}

@@ -185,7 +185,6 @@ def test_clip_model_protocol_views_and_descriptions(clip_model: Any) -> None:
         d = e.description
         assert d.extra["tagger"] == clip_model.model_id
         assert d.extra["clip"]["model"] == clip_model.model_id
-        assert "top_classes" not in d.extra
         # tags from the zero-shot vocabulary only, never the ImageNet classifier's
         labels = set(clip_model.tagger.labels)
         assert all(t.label in labels for t in d.tags if t.source == "classifier")
