@@ -3,21 +3,13 @@ sections with `__` (GLIMPSE_CATALOG__URL=postgresql+psycopg://...)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def default_data_dir() -> Path:
-    """Where the embedded default keeps everything when neither GLIMPSE_DATA_DIR nor
-    --data-dir says: $XDG_DATA_HOME/glimpse, else ~/.local/share/glimpse (always absolute,
-    so every command finds the same index wherever it is run from)."""
-    xdg = os.environ.get("XDG_DATA_HOME", "")
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
-    return base / "glimpse"
+from indexer.paths import default_data_dir
 
 
 class ModelSettings(BaseModel):
@@ -122,7 +114,10 @@ class SessionSettings(BaseModel):
 class SearchSettings(BaseModel):
     retrieve_k: int = 100
     rrf_k: int = 60
-    no_match_threshold: float = 0.2
+    # "no good match" when the best result's calibrated relevance is under this; chosen on
+    # the tuxpaint tuning half (glimpse bench --only quality, README "Search quality")
+    no_match_threshold: float = 0.37
+    no_match_threshold_image: float = 0.48  # the same for search by example image
 
 
 class Settings(BaseSettings):

@@ -34,19 +34,27 @@ def _core(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return core
 
 
-def _hint_args(args: argparse.Namespace, settings) -> str:  # type: ignore[no-untyped-def]
+def _data_dir(args: argparse.Namespace) -> Path:
+    """The data dir this command works on, without importing the settings machinery."""
+    from indexer.paths import resolve_data_dir
+
+    return resolve_data_dir(getattr(args, "data_dir", None))
+
+
+def _hint_args(args: argparse.Namespace) -> str:
     """The options a printed hint must repeat to reach the same data (empty when the
     default, or GLIMPSE_DATA_DIR in this environment, already gets there)."""
-    return f" --data-dir {shlex.quote(str(settings.data_dir))}" if args.data_dir else ""
+    return f" --data-dir {shlex.quote(str(_data_dir(args)))}" if args.data_dir else ""
 
 
-def _server(args: argparse.Namespace, settings):  # type: ignore[no-untyped-def]
+def _server(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """A client of the `glimpse serve` that owns this data dir, or None (run here)."""
     if getattr(args, "local", False):
         return None
     from service.endpoint import read_endpoint
 
-    ep = read_endpoint(settings.data_dir)
+    data_dir = _data_dir(args)
+    ep = read_endpoint(data_dir)
     if ep is None:
         return None
     from service.remote import RemoteGlimpse
@@ -55,7 +63,7 @@ def _server(args: argparse.Namespace, settings):  # type: ignore[no-untyped-def]
     if client.healthy():
         return client
     client.close()
-    print(f"note: the server registered for {settings.data_dir} (pid {ep.pid}, {ep.url}) "
+    print(f"note: the server registered for {data_dir} (pid {ep.pid}, {ep.url}) "
           "does not answer; running here instead", file=sys.stderr)
     return None
 
@@ -268,7 +276,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     paths = [Path(p) for p in args.paths]
     try:
-        client = _server(args, _settings(args))
+        client = _server(args)
         if client is not None:
             with client:
                 counts = _ingest_remote(client, paths, quiet=args.quiet)
@@ -291,9 +299,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not args.text and not args.image:
         print("give a text query or --image FILE", file=sys.stderr)
         return 2
-    settings = _settings(args)
     try:
-        client = _server(args, settings)
+        client = _server(args)
         if client is not None:
             with client:
                 out = client.search(text=args.text, image=Path(args.image) if args.image
@@ -334,7 +341,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         for st in r.get("explanation") or []:
             print(f"      {st['n']}. {st['text']}")
     sid = out["session_id"]
-    hint = f'glimpse ask {sid} "..."{_hint_args(args, settings)}'
+    hint = f'glimpse ask {sid} "..."{_hint_args(args)}'
     print(f"session: {sid}  (ask a follow-up: {hint})")
     return 0
 
@@ -344,7 +351,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from service.remote import RemoteError
 
     try:
-        client = _server(args, _settings(args))
+        client = _server(args)
         if client is not None:
             with client:
                 out = client.ask(args.session, args.question)
