@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+
+def as_utc(t: datetime) -> datetime:
+    """A time without a zone is UTC (SQLite hands them back naive; the web page's date
+    inputs send them naive); every time the API returns carries its zone."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class ErrorBody(BaseModel):
@@ -38,8 +47,8 @@ class JobOut(BaseModel):
     warnings: list[Any]
     attempts: int
     timings_ms: dict[str, Any]
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None
 
 
 class BoxOut(BaseModel):
@@ -78,21 +87,26 @@ class MediaOut(BaseModel):
     status: str
     error: str | None
     warnings: list[Any]
-    created_at: datetime
+    created_at: UtcDatetime
     thumbnail_url: str
+    file_url: str
     views: list[ViewOut] = Field(default_factory=list)
 
 
+MediaId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class SearchFiltersIn(BaseModel):
-    kind: list[Literal["image", "video", "document", "photo", "chart"]] | None = None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    media_ids: list[str] | None = None
+    kind: list[Literal["image", "video", "document", "photo", "chart"]] | None = Field(
+        default=None, max_length=5)
+    date_from: UtcDatetime | None = None
+    date_to: UtcDatetime | None = None
+    media_ids: list[MediaId] | None = Field(default=None, max_length=1000)
 
 
 class SearchIn(BaseModel):
     text: str | None = Field(default=None, max_length=1000)
-    media_id: str | None = None
+    media_id: MediaId | None = None
     k: int = Field(default=10, ge=1, le=200)
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
     rerank: bool = True

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -313,13 +313,11 @@ class Catalog:
                 raise NotFound(f"media {media_id!r} not found")
             return row
 
-    def list_media(
-        self, tenant: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[MediaRow]:
+    def list_media(self, *, tenant: str, limit: int = 100, offset: int = 0) -> list[MediaRow]:
+        """One tenant's media, newest first (the tenant is required: no unscoped listing)."""
         with self.session() as s:
-            q = select(MediaRow).order_by(MediaRow.created_at.desc()).limit(limit).offset(offset)
-            if tenant:
-                q = q.where(MediaRow.tenant == tenant)
+            q = (select(MediaRow).where(MediaRow.tenant == tenant)
+                 .order_by(MediaRow.created_at.desc(), MediaRow.id).limit(limit).offset(offset))
             return list(s.scalars(q))
 
     def media_by_ids(self, ids: Sequence[str]) -> dict[str, MediaRow]:
@@ -566,29 +564,64 @@ class Catalog:
 
 
 class SessionStore:
-    """Search sessions and their turns, in the catalog."""
+    """Search sessions and their turns, in the catalog. A session belongs to its tenant
+    (another tenant's id is not found), expires after `idle_s` without use, and a tenant
+    keeps at most `max_live` sessions (opening one more drops the least recently used)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, idle_s: float = 86400.0,
+                 max_live: int = 1000) -> None:
         self.catalog = catalog
+        self.idle_s = idle_s
+        self.max_live = max_live
+
+    def _cutoff(self) -> datetime:
+        return utcnow() - timedelta(seconds=self.idle_s)
 
     def create(self, tenant: str, query: dict[str, Any], results: list[dict[str, Any]]) -> str:
         sid = "s_" + uuid.uuid4().hex[:24]
         with self.catalog.session() as s:
+            s.execute(delete(SessionRow).where(SessionRow.tenant == tenant,
+                                               SessionRow.updated_at < self._cutoff()))
+            live = int(s.scalar(select(func.count()).select_from(SessionRow)
+                                .where(SessionRow.tenant == tenant)) or 0)
+            if live >= self.max_live:
+                old = list(s.scalars(
+                    select(SessionRow.id).where(SessionRow.tenant == tenant)
+                    .order_by(SessionRow.updated_at, SessionRow.id)
+                    .limit(live - self.max_live + 1)))
+                s.execute(delete(TurnRow).where(TurnRow.session_id.in_(old)))
+                s.execute(delete(SessionRow).where(SessionRow.id.in_(old)))
             s.add(SessionRow(id=sid, tenant=tenant, query=query, results=results))
         return sid
 
-    def get(self, session_id: str) -> SessionRow:
+    def get(self, session_id: str, *, tenant: str) -> SessionRow:
         with self.catalog.session() as s:
             row = s.get(SessionRow, session_id)
-            if row is None:
+            if row is None or row.tenant != tenant or _aware(row.updated_at) < self._cutoff():
                 raise NotFound(f"session {session_id!r} not found")
             return row
+
+    def live_count(self, tenant: str) -> int:
+        with self.catalog.session() as s:
+            return int(s.scalar(select(func.count()).select_from(SessionRow).where(
+                SessionRow.tenant == tenant, SessionRow.updated_at >= self._cutoff())) or 0)
 
     def turns(self, session_id: str) -> list[TurnRow]:
         with self.catalog.session() as s:
             return list(s.scalars(
                 select(TurnRow).where(TurnRow.session_id == session_id).order_by(TurnRow.idx)
             ))
+
+    def recent_turns(self, session_id: str, n: int) -> list[TurnRow]:
+        """The last `n` turns in order: what a follow-up needs (the previous answer's
+        results, the model's history window), without reading the whole conversation."""
+        if n <= 0:
+            return []
+        with self.catalog.session() as s:
+            rows = list(s.scalars(
+                select(TurnRow).where(TurnRow.session_id == session_id)
+                .order_by(TurnRow.idx.desc()).limit(n)))
+        return rows[::-1]
 
     def add_turns(self, session_id: str, turns: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Append (role, text, payload) turns atomically, numbered after the last one."""
@@ -601,6 +634,10 @@ class SessionStore:
                               payload=payload))
             s.execute(update(SessionRow).where(SessionRow.id == session_id)
                       .values(updated_at=utcnow()))
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from service.deps import CoreDep
+from service.deps import AdminAuth, CoreDep
 
 router = APIRouter(tags=["health"])
 
@@ -20,9 +20,10 @@ def health(core: CoreDep) -> dict[str, object]:
     }
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+@router.get("/metrics", response_class=PlainTextResponse, dependencies=[AdminAuth])
 def metrics(core: CoreDep) -> str:
-    """Prometheus exposition: jobs by status, media by status, indexed views, and the model's
+    """Prometheus exposition (all tenants together, so admin keys only): jobs by status,
+    media by status, indexed views, and the model's
     own counters where it has them (the glm backend: vision-cache hits and expert routing
     load per MoE layer)."""
     lines = ["# TYPE glimpse_jobs gauge"]

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.deps import Auth, CoreDep
+from service.deps import ScopedDep
 from service.schemas import JobOut
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], dependencies=[Auth])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, core: CoreDep) -> JobOut:
-    j = core.catalog.get_job(job_id)
+def get_job(job_id: str, cat: ScopedDep) -> JobOut:
+    j = cat.job(job_id)
     return JobOut(
         job_id=j.id, media_id=j.media_id, status=j.status,  # type: ignore[arg-type]
         progress=j.progress, stage=j.stage, error=j.error, warnings=j.warnings or [],

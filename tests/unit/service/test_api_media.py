@@ -100,10 +100,11 @@ def test_duplicate_upload_returns_same_media_and_does_no_work(client: TestClient
 
 def test_search_bad_requests_are_4xx(client: TestClient) -> None:
     assert client.post("/v1/search", json={}).status_code == 400
-    assert client.post("/v1/search", json={"text": "x", "k": 0}).status_code == 400
+    # declared bodies: FastAPI names the field that failed (422)
+    assert client.post("/v1/search", json={"text": "x", "k": 0}).status_code == 422
     assert client.post("/v1/search", content=b"not json",
-                       headers={"content-type": "application/json"}).status_code == 400
-    r = client.post("/v1/search", files={"image": ("q.jpg", b"not an image")})
+                       headers={"content-type": "application/json"}).status_code == 422
+    r = client.post("/v1/search/image", files={"image": ("q.jpg", b"not an image")})
     assert r.status_code == 415
     assert client.post("/v1/search", json={"media_id": "m_nope"}).status_code == 404
 
@@ -213,7 +214,7 @@ def test_pdf_pages_searchable_and_extraction_stored(client: TestClient, tmp_path
     again = client.get(f"/v1/media/{mid}/extract", params={"kind": "kv", "view": 0}).json()
     assert again["cached"] is True and again["pairs"] == kv["pairs"]
     bad = client.get(f"/v1/media/{mid}/extract", params={"kind": "poem"})
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     missing = client.get(f"/v1/media/{mid}/extract", params={"kind": "kv", "view": 7})
     assert missing.status_code == 404
 
