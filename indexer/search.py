@@ -182,7 +182,7 @@ class SearchService:
 
         image = q.image
         if q.example_media_id is not None:
-            image = self._example_image(q.example_media_id)
+            image = self._example_image(q.example_media_id, flt.tenant)
             exclude.add(q.example_media_id)
         if image is not None:
             t1 = time.perf_counter()
@@ -281,10 +281,13 @@ class SearchService:
         return ViewInput(v.id, Image.new("RGB", (1, 1)), v.kind,  # type: ignore[arg-type]
                          v.t_start, v.t_end, v.page)
 
-    def _example_image(self, media_id: str) -> Image.Image:
+    def _example_image(self, media_id: str, tenant: str | None) -> Image.Image:
+        from indexer.errors import NotFound
         from indexer.media.images import load_rgb, load_view_rgb
 
         media = self.core.catalog.get_media(media_id)
+        if tenant is not None and media.tenant != tenant:  # another tenant's: unknown
+            raise NotFound(f"media {media_id!r} not found")
         views = self.core.catalog.views_of(media_id)
         if media.kind == "image":
             return load_view_rgb(self.core.blobs.open_path(media.sha256),
@@ -305,6 +308,7 @@ class SearchService:
         top_ids = [vid for vid, _ in fused[: limit * 20]]
         views = self.core.catalog.views_by_ids(top_ids)
         media = self.core.catalog.media_by_ids(list({v.media_id for v in views.values()}))
+        flt_tenant = q.filters.tenant or self.core.settings.tenant
         best: dict[str, SearchResult] = {}
         order: list[str] = []
         for vid, score in fused:
@@ -312,7 +316,8 @@ class SearchService:
             if v is None:  # an orphan point (crash between stores) or not in the top slice
                 continue
             m = media.get(v.media_id)
-            if m is None or m.status != "ready" or m.id in exclude:
+            if m is None or m.status != "ready" or m.id in exclude or (
+                    flt_tenant is not None and m.tenant != flt_tenant):
                 continue
             if not _date_ok(m, q.filters):
                 continue
