@@ -22,6 +22,9 @@ class ModelSettings(BaseModel):
     # clip: a hub id (downloaded once where the hub is reachable) or a local checkpoint folder
     clip_model: str | None = None
     clip_revision: str | None = None  # a hub branch, tag or commit; None: main
+    # clip on CPU: the towers through onnxruntime (exported once, checked against torch) or
+    # plain torch; auto = onnx where a tower exports (see the bench `embed` section)
+    clip_runtime: Literal["auto", "torch", "onnx"] = "auto"
     # glm backend: a local checkpoint directory (never downloaded at run time)
     path: str | None = None
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
