@@ -7,7 +7,8 @@ pins a revision). The space is named by the checkpoint: its name, its revision (
 or `local`) and a fingerprint of its config and weights, so two checkpoints never share a
 collection and a changed checkpoint gets a new one.
 
-CUDA: half precision (`dtype=auto`), batches of `GLIMPSE_MODEL__BATCH_SIZE`. CPU: float32 torch.
+CUDA: half precision (`dtype=auto`), batches of `GLIMPSE_MODEL__BATCH_SIZE`. CPU: float32, the
+towers through onnxruntime where they export (`GLIMPSE_MODEL__CLIP_RUNTIME`, onnx_towers.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILES = [
     "config.json", "*.safetensors", "*.json", "*.txt", "*.model", "vocab*", "merges*",
 ]
+
+
+TEXT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def resolve_checkpoint(source: str, revision: str | None = None) -> tuple[Path, str, str]:
@@ -105,6 +109,9 @@ class ClipEmbedder:
         self.logit_scale = 100.0
         self.logit_bias: float | None = None
         self.load_seconds = 0.0
+        self._onnx_image: Any = None
+        self._onnx_text: Any = None
+        self._text_names: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ identity
     def _identify(self) -> tuple[str, dict[str, int]]:
@@ -187,6 +194,8 @@ class ClipEmbedder:
                 if hasattr(model, "logit_scale") else 100.0
             bias = getattr(model, "logit_bias", None)
             self.logit_bias = float(bias.detach().float().item()) if bias is not None else None
+            if self.device.type == "cpu" and self.settings.clip_runtime in ("auto", "onnx"):
+                self._open_onnx()
             probe = self._texts_batch(["a photo"])
             if probe.shape[1] != self.dim:
                 self._model = None
@@ -196,16 +205,48 @@ class ClipEmbedder:
             log.info("clip %s loaded on %s/%s in %.1fs", self.model_id, self.device,
                      self.dtype, self.load_seconds)
 
+    def _open_onnx(self) -> None:
+        """onnxruntime sessions for the towers that export (each falls back to torch)."""
+        from indexer.models.clip import onnx_towers
+
+        assert self.path is not None
+        cache = Path(self.settings.cache_dir).expanduser() if self.settings.cache_dir else None
+        threads = max(1, int(self.settings.torch_threads))
+        px = self._image_processor(images=[Image.new("RGB", (64, 48))], return_tensors="pt")
+        if set(px.keys()) == {"pixel_values"}:
+            side = int(px["pixel_values"].shape[-1])
+            if int(px["pixel_values"].shape[-2]) == side:
+                self._onnx_image = onnx_towers.image_session(self._model, self.path, side,
+                                                             cache, threads)
+        names = tuple(k for k in TEXT_NAMES if k in self._tokenize(["a"]))
+        self._text_names = names
+        self._onnx_text = onnx_towers.text_session(self._model, self._tokenize, self.path,
+                                                   names, cache, threads)
+        log.info("clip %s on CPU: image tower %s, text tower %s", self.model_id,
+                 "onnxruntime" if self._onnx_image is not None else "torch",
+                 "onnxruntime" if self._onnx_text is not None else "torch")
+
+    @property
+    def runtime(self) -> dict[str, str]:
+        return {"image": "onnxruntime" if self._onnx_image is not None else "torch",
+                "text": "onnxruntime" if self._onnx_text is not None else "torch"}
+
     # ------------------------------------------------------------------ encoding
+    def _tokenize(self, texts: list[str]) -> Any:
+        return self._tokenizer(texts, padding="max_length" if self.pad_to_max else True,
+                               truncation=True, max_length=self.max_length,
+                               return_tensors="pt")
+
     def _texts_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        enc = self._tokenizer(texts, padding="max_length" if self.pad_to_max else True,
-                              truncation=True, max_length=self.max_length,
-                              return_tensors="pt")
-        names = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+        enc = self._tokenize(texts)
+        if self._onnx_text is not None:
+            from indexer.models.clip.onnx_towers import run
+
+            return l2_normalize(run(self._onnx_text, {k: enc[k] for k in self._text_names}))
         # what the checkpoint's own tokenizer returns (SigLIP's returns no attention mask)
-        kw = {k: v.to(self.device) for k, v in enc.items() if k in names}
+        kw = {k: v.to(self.device) for k, v in enc.items() if k in TEXT_NAMES}
         with torch.inference_mode():
             out = _features(self._model.get_text_features(**kw))
         return l2_normalize(out.float().cpu().numpy())
@@ -215,6 +256,10 @@ class ClipEmbedder:
 
         px = self._image_processor(images=[im.convert("RGB") for im in images],
                                    return_tensors="pt")
+        if self._onnx_image is not None:
+            from indexer.models.clip.onnx_towers import run
+
+            return l2_normalize(run(self._onnx_image, {"pixel_values": px["pixel_values"]}))
         kw = {k: v.to(self.device) for k, v in px.items()}
         if "pixel_values" in kw and kw["pixel_values"].is_floating_point():
             kw["pixel_values"] = kw["pixel_values"].to(self.dtype)
@@ -242,7 +287,7 @@ class ClipEmbedder:
     def close(self) -> None:
         """Drop the weights (the next call loads them again)."""
         with self._lock:
-            self._model = None
+            self._model = self._onnx_image = self._onnx_text = None
         if self.device is not None and self.device.type == "cuda":
             import torch
 

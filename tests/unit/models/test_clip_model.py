@@ -131,6 +131,18 @@ def test_text_and_image_share_the_checkpoints_own_space(ckpt: Path, emb: Any) ->
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
 
 
+def test_onnx_and_torch_runtimes_agree(ckpt: Path, tmp_path: Path) -> None:
+    onnx = clip_fixture.load_clip(ckpt, clip_runtime="onnx", cache_dir=str(tmp_path))
+    plain = clip_fixture.load_clip(ckpt, clip_runtime="torch")
+    assert onnx.runtime == {"image": "onnxruntime", "text": "onnxruntime"}
+    assert plain.runtime == {"image": "torch", "text": "torch"}
+    assert onnx.model_id == plain.model_id  # a runtime, not another space
+    ims, texts = _images(3, seed=7), ["a cat", "two dogs in the park with a red ball", "a"]
+    np.testing.assert_allclose(onnx.embed_images(ims), plain.embed_images(ims), atol=1e-5)
+    np.testing.assert_allclose(onnx.embed_texts(texts), plain.embed_texts(texts), atol=1e-5)
+    assert list((tmp_path / "onnx").glob("clip-*.onnx"))  # exported once into the cache
+
+
 def test_zero_shot_tags_name_the_label_a_vector_points_at(emb: Any, tmp_path: Path) -> None:
     from indexer.models.clip.tags import ZeroShotTagger
 
