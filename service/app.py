@@ -20,6 +20,7 @@ from indexer.ingest import Enqueuer
 from indexer.keys import KeyStore
 from indexer.settings import Settings
 from service.deps import authenticate
+from service.docs import install_offline_docs
 from service.guard import GuardMiddleware, error_body, install_log_redaction
 from service.routes import health, jobs, keys, media, search, sessions
 
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, *, core: Glimpse | None = None)
             core.close()
 
     app = FastAPI(title="Glimpse", version="0.1.0", lifespan=lifespan,
-                  description="Self-hostable, retrieval-augmented visual search.")
+                  description="Self-hostable, retrieval-augmented visual search.",
+                  docs_url=None, redoc_url=None)
+    install_offline_docs(app)  # /docs and /redoc with their assets served here, no CDN
     app.state.core = core
     app.state.keys = KeyStore(core.catalog, cache_s=settings.auth.key_cache_s)
     app.add_middleware(GuardMiddleware, settings=settings)
