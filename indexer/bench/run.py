@@ -22,7 +22,7 @@ from indexer.settings import Settings
 log = logging.getLogger(__name__)
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "celery")
+            "embed", "celery")
 
 
 def peak_rss_mb() -> float:
@@ -284,6 +284,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
 
         return bench_documents(n_pages=2 if quick else 3, n_tables=2 if quick else 4,
                                n_charts=3 if quick else 6)
+    if sec == "embed":
+        from indexer.bench.embed import bench_embed
+
+        return bench_embed(settings, n_images=16 if quick else 32)
     if sec == "celery":
         from workers.bench import bench_celery
 
