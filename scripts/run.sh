@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install Glimpse into ./.venv (first run only) and start it on the embedded default:
-# SQLite catalog, FAISS index and blobs in ./glimpse-data, the cpu model, no services.
-# The bundled sample photos are indexed on first start so you can search at once.
+# SQLite catalog, FAISS index and blobs in the data dir (GLIMPSE_DATA_DIR, default
+# ~/.local/share/glimpse), the cpu model, no services. The bundled sample photos are
+# indexed on first start so you can search at once. Port: GLIMPSE_PORT or --port (8000),
+# address: GLIMPSE_HOST or --host (127.0.0.1); other arguments go to `glimpse serve`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -14,5 +16,4 @@ if [ ! -x .venv/bin/glimpse ]; then
   .venv/bin/python -m pip install -q -e .
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1
-exec .venv/bin/glimpse serve --samples --host "${GLIMPSE_HOST:-127.0.0.1}" \
-  --port "${GLIMPSE_PORT:-8000}" "$@"
+exec .venv/bin/glimpse serve --samples "$@"
