@@ -1,4 +1,4 @@
-"""`glimpse` command line: serve, ingest, search, migrate, worker, bench, reindex."""
+"""`glimpse` command line: serve, ingest, search, migrate, worker, bench, reindex, keys."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return resolve_data_dir(getattr(args, "data_dir", None))
 
 
+def _prog() -> str:
+    """How to run this command again as printed: `glimpse` when that is on PATH and is
+    this one, else the path this one was started by (e.g. .venv/bin/glimpse)."""
+    import shutil
+
+    me = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if me is None or me.name != "glimpse":
+        return "glimpse"
+    found = shutil.which("glimpse")
+    if found and Path(found).resolve() == me:
+        return "glimpse"
+    return shlex.quote(str(me))
+
+
 def _hint_args(args: argparse.Namespace) -> str:
     """The options a printed hint must repeat to reach the same data (empty when the
     default, or GLIMPSE_DATA_DIR in this environment, already gets there)."""
@@ -74,9 +88,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from indexer.context import Glimpse
     from service.app import create_app
     from service.endpoint import local_url, read_endpoint, remove_endpoint, write_endpoint
+    from service.keys_cli import refuse_open_bind
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    why = refuse_open_bind(settings, args.host)
+    if why:
+        print(why, file=sys.stderr)
+        return 2
     other = read_endpoint(settings.data_dir)
     if other is not None and other.pid != os.getpid():
         print(f"glimpse is already serving {settings.data_dir} at {other.url} "
@@ -100,7 +119,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             port = args.port
             with contextlib.suppress(Exception):
                 port = self.servers[0].sockets[0].getsockname()[1]
-            write_endpoint(settings.data_dir, local_url(args.host, port))
+            ep = write_endpoint(settings.data_dir, local_url(args.host, port))
+            print(f"glimpse: serving {settings.data_dir} at {ep.url} (API docs {ep.url}/docs); "
+                  f"from another terminal: {_prog()} search \"...\"{_hint_args(args)}",
+                  file=sys.stderr, flush=True)
             # load the model and open the index now, beside the serving loop, so the first
             # search does not pay for it
             threading.Thread(target=_warm_up, args=(core,), name="glimpse-warm-up",
@@ -341,7 +363,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         for st in r.get("explanation") or []:
             print(f"      {st['n']}. {st['text']}")
     sid = out["session_id"]
-    hint = f'glimpse ask {sid} "..."{_hint_args(args)}'
+    hint = f'{_prog()} ask {sid} "..."{_hint_args(args)}'
     print(f"session: {sid}  (ask a follow-up: {hint})")
     return 0
 
@@ -427,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--local", action="store_true",
                         help="run in this process even when a `glimpse serve` owns the "
                              "data dir (by default the command goes through it)")
+
+    from service.keys_cli import add_parser as add_keys_parser
+
+    add_keys_parser(sub, data_dir, _settings)
 
     sp = sub.add_parser("serve", help="run the HTTP API and web page")
     data_dir(sp)

@@ -132,7 +132,7 @@ class RemoteGlimpse:
                                 "explain_m": str(min(k, 50))}
         if text:
             data["text"] = text
-        return self._call("POST", "/v1/search", form=data,  # type: ignore[no-any-return]
+        return self._call("POST", "/v1/search/image", form=data,  # type: ignore[no-any-return]
                           files=[("image", image.name, image)])
 
     def ask(self, session_id: str, question: str) -> dict[str, Any]:

@@ -40,7 +40,9 @@ async def search_image(
     filters: Annotated[str | None, Form(max_length=64 * 1024,
                                         description="SearchFilters as JSON")] = None,
     rerank: Annotated[bool, Form()] = True,
+    rerank_n: Annotated[int, Form(ge=1, le=200)] = 20,
     explain: Annotated[bool, Form()] = False,
+    explain_m: Annotated[int, Form(ge=1, le=50)] = 5,
 ) -> SearchOut:
     """Search by an example image (multipart `image`), optionally with `text`."""
     try:
@@ -48,7 +50,8 @@ async def search_image(
     except (ValidationError, ValueError) as e:
         raise InvalidRequest("the `filters` field must be JSON like "
                              '{"kind": ["photo"], "date_from": "2024-01-01T00:00:00Z"}') from e
-    body = SearchIn(text=text or None, k=k, filters=flt, rerank=rerank, explain=explain)
+    body = SearchIn(text=text or None, k=k, filters=flt, rerank=rerank, rerank_n=rerank_n,
+                    explain=explain, explain_m=explain_m)
     limit = core.settings.limits.max_upload_bytes
     data = await image.read(limit + 1)
     if len(data) > limit:
