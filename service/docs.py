@@ -1,10 +1,11 @@
-"""/docs and /redoc with their assets served by the app itself, so the API docs work with no
-network (FastAPI's defaults load Swagger UI and ReDoc from a CDN).
+"""/docs with its assets served by the app itself, so the API docs work with no network
+(FastAPI's defaults load Swagger UI and ReDoc from a CDN). There is no /redoc: ReDoc's page
+always fetches its vendor's logo from a CDN, so it cannot be fully offline.
 
 FastAPI's documented self-hosting recipe (docs_url=None, our own routes calling
 `get_swagger_ui_html` with local asset URLs); the assets come from the `fastapi-offline`
 package, which ships Swagger UI 5 (OpenAPI 3.1, what FastAPI emits; `swagger-ui-bundle` on
-PyPI ships Swagger UI 4.15, which cannot render a 3.1 schema) and ReDoc.
+PyPI ships Swagger UI 4.15, which cannot render a 3.1 schema).
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -29,8 +26,7 @@ def assets_dir() -> Path:
     return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
-def install_offline_docs(app: FastAPI, *, docs_url: str = "/docs",
-                         redoc_url: str = "/redoc") -> None:
+def install_offline_docs(app: FastAPI, *, docs_url: str = "/docs") -> None:
     """Add the docs routes and their assets to an app created with docs_url=None and
     redoc_url=None. Call before any catch-all mount at "/"."""
     openapi_url = app.openapi_url or "/openapi.json"
@@ -51,13 +47,6 @@ def install_offline_docs(app: FastAPI, *, docs_url: str = "/docs",
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
 
-    @app.get(redoc_url, include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=openapi_url, title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-                              redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
-                              with_google_fonts=False)
-
     # where the docs live, for code that asks the app (the key check on the docs pages)
-    app.docs_url, app.redoc_url = docs_url, redoc_url
+    app.docs_url = docs_url
     app.swagger_ui_oauth2_redirect_url = oauth2_url

@@ -1,4 +1,4 @@
-"""/docs and /redoc point only at assets the app serves itself (no CDN), and those exist."""
+"""/docs points only at assets the app serves itself (no CDN), and those exist."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ def test_docs_assets_are_served_by_the_app(tmp_path: Path) -> None:
 
     app = create_app(Settings(data_dir=tmp_path / "data", environment="test"))
     with TestClient(app) as c:
-        for page, want in (("/docs", {"swagger-ui-bundle.js", "swagger-ui.css"}),
-                           ("/redoc", {"redoc.standalone.js"})):
+        for page, want in (("/docs", {"swagger-ui-bundle.js", "swagger-ui.css"}),):
             r = c.get(page)
             assert r.status_code == 200, r.text
             urls = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', r.text)
