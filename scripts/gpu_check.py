@@ -1,8 +1,14 @@
 #!/usr/bin/env python
-"""Run the whole `glm` backend protocol on a tiny GLM-4.5V-architecture model and print timings.
+"""Run the `glm` backend protocol on a tiny GLM-4.5V-architecture model, and the `clip` embed
+backend on tiny CLIP/SigLIP models, on the GPU, and print timings.
 
-On a GPU box: `python scripts/gpu_check.py` (bf16 on CUDA, under a minute once torch is
-imported). Here, without a GPU: `python scripts/gpu_check.py --device cpu`.
+On a GPU box: `python scripts/gpu_check.py` (glm in bf16, clip in fp16 on CUDA, about a minute
+once torch is imported; `--only clip` or `--only glm` for one part). Here, without a GPU:
+`python scripts/gpu_check.py --device cpu`.
+
+clip: tiny random CLIP and SigLIP checkpoints and a random model with ViT-B/32's exact shapes
+(indexer/models/clip/tiny.py) through `ClipEmbedder`, batches of 8 against batches of 1 and
+against float32 on CPU; the twin's ms/image is what a real ViT-B/32 costs on that GPU.
 
 The model is the unit tests' fixture (tests/unit/models/glm_fixture.py): same classes as
 GLM-4.5V (Glm4vMoeForConditionalGeneration, MoE text layers with a sigmoid router, the real
@@ -58,8 +64,88 @@ def _timed(
     return out
 
 
+def _clip_one(name: str, ckpt: Path, device: str, dtype: str, images: list[Any],
+              texts: list[str], cache: Path) -> bool:
+    import numpy as np
+
+    from indexer.models.clip import ClipEmbedder
+    from indexer.settings import ModelSettings
+
+    def embedder(dev: str, dt: str, bs: int) -> ClipEmbedder:
+        e = ClipEmbedder(ModelSettings(embed_backend="clip", clip_model=str(ckpt), device=dev,
+                                       dtype=dt, batch_size=bs, clip_runtime="torch",  # type: ignore[arg-type]
+                                       cache_dir=str(cache)))
+        e.load()
+        return e
+
+    rows: list[tuple[str, float, str]] = []
+    dev8 = _timed("load", rows, lambda: embedder(device, dtype, 8),
+                  lambda e: f"{e.device} {e.dtype}")
+    dev1 = embedder(device, dtype, 1)
+    ref = embedder("cpu", "float32", 8)
+    _timed("warm-up", rows, lambda: dev8.embed_images(images[:8]))
+    iv = _timed(f"embed_images x{len(images)} batch 8", rows, lambda: dev8.embed_images(images))
+    iv1 = _timed(f"embed_images x{len(images)} batch 1", rows, lambda: dev1.embed_images(images))
+    for k in (-2, -1):  # per image
+        label, dt_, _ = rows[k]
+        rows[k] = (label, dt_, f"{dt_ * 1000 / len(images):.2f} ms/image")
+    tv = _timed(f"embed_texts x{len(texts)}", rows, lambda: dev8.embed_texts(texts))
+    _timed("one query", rows, lambda: dev1.embed_texts(["a red car"]))
+    ri, rt = ref.embed_images(images), ref.embed_texts(texts)
+    checks = {
+        "unit norm": bool(np.allclose(np.linalg.norm(iv, axis=1), 1.0, atol=1e-3)),
+        "batch 8 = batch 1 (cos > 0.999)": bool(np.min((iv * iv1).sum(1)) > 0.999),
+        "images vs float32 CPU (cos > 0.99)": bool(np.min((iv * ri).sum(1)) > 0.99),
+        "texts vs float32 CPU (cos > 0.99)": bool(np.min((tv * rt).sum(1)) > 0.99),
+    }
+    print(f"== {name}: {dev8.model_id}  dim {dev8.dim}")
+    width = max(len(r[0]) for r in rows)
+    for label, dt_, note in rows:
+        print(f"  {label:<{width}}  {dt_ * 1000:9.1f} ms  {note}")
+    for label, passed in checks.items():
+        print(f"  {'ok  ' if passed else 'FAIL'} {label}")
+    for e in (dev8, dev1, ref):
+        e.close()
+    return all(checks.values())
+
+
+def clip_check(device: str, dtype: str, n_images: int, twin: bool) -> bool:
+    """The clip embed backend on tiny random CLIP and SigLIP checkpoints (and, with `twin`, a
+    random model with ViT-B/32's shapes for real per-image timings) on `device`: half precision
+    on CUDA by default, batches of 8 against batches of 1, each checked against float32 on CPU.
+    Returns whether every check passed."""
+    import numpy as np
+    from PIL import Image
+
+    from indexer.models.clip.tiny import (
+        VIT_B32,
+        build_shape_twin,
+        build_tiny_clip,
+        build_tiny_siglip,
+    )
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (224 + 8 * i, 256, 3), dtype=np.uint8))
+              for i in range(n_images)]
+    texts = ["a red car", "a cat on a sofa", "two dogs playing in the snow", "a page of text"]
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="clip-gpu-check-") as tmp:
+        builds: dict[str, Callable[[Path], Path]] = {"tiny-clip": build_tiny_clip,
+                                                     "tiny-siglip": build_tiny_siglip}
+        if twin:
+            builds["vit-b32-shapes"] = lambda out: build_shape_twin(out, VIT_B32)
+        for name, build in builds.items():
+            ckpt = build(Path(tmp) / name)
+            ok = _clip_one(name, ckpt, device, dtype, images, texts, Path(tmp) / "cache") and ok
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="all", choices=["all", "glm", "clip"])
+    ap.add_argument("--clip-images", type=int, default=32)
+    ap.add_argument("--no-clip-twin", action="store_true",
+                    help="skip the ViT-B/32-shaped random model (about 600 MB in a temp dir)")
     ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda if available)")
     ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
     ap.add_argument("--vision-depth", type=int, default=6)
@@ -83,6 +169,12 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    clip_ok = True
+    if args.only in ("all", "clip"):
+        clip_ok = clip_check(device, args.dtype, args.clip_images, not args.no_clip_twin)
+        print("CLIP OK" if clip_ok else "CLIP FAIL")
+        if args.only == "clip":
+            return 0 if clip_ok else 1
     fx = _fixture_module()
     side = args.image_side
     pixels = 2 * side * side  # processors compare t*h*w (t = 2) with these pixel counts
@@ -215,7 +307,7 @@ def main() -> int:
             print(f"  layer {layer}: histogram {rep['histogram']}")
         ok = w["vision_cache"]["hits"] == len(views) and w["vision_cache"]["misses"] == 0
         print("OK" if ok else "FAIL: second answer did not hit the vision cache")
-        return 0 if ok else 1
+        return 0 if ok and clip_ok else 1
 
 
 if __name__ == "__main__":
