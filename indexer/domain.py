@@ -51,6 +51,10 @@ class DetectedObject:
     label: str
     score: float
     box: Box
+    # which detector (centernet, haar-face, hog-person, colour-shape, ...) and what else it
+    # knows (e.g. the detector's own label where the classifier's evidence relabelled it)
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,7 +82,8 @@ class Description:
             tags=[Tag(**t) for t in d.get("tags", [])],
             ocr=[OcrLine(o["text"], o["score"], Box(**o["box"])) for o in d.get("ocr", [])],
             objects=[
-                DetectedObject(o["label"], o["score"], Box(**o["box"]))
+                DetectedObject(o["label"], o["score"], Box(**o["box"]), o.get("source", ""),
+                               o.get("extra") or {})
                 for o in d.get("objects", [])
             ],
             colors=d.get("colors", {}),

@@ -43,6 +43,11 @@ class ModelSettings(BaseModel):
     # threads for per-view OCR/detectors, overlapping the classifier (2 on a 2-core laptop)
     view_workers: int = 2
     batch_size: int = 16
+    # COCO object detector (CenterNet from the npm package @vladmandic/human, converted to
+    # ONNX once into cache_dir; see indexer/models/cpu/objects.py). off: no COCO objects
+    objects: Literal["off", "on"] = "on"
+    objects_side: int = 416  # detector input side (multiple of 32)
+    objects_min_score: float = 0.3
 
 
 class VectorSettings(BaseModel):
