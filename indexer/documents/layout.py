@@ -228,6 +228,18 @@ def _read_quality(lines: list[OcrLine]) -> float:
                if (ln.box.x1 - ln.box.x0) >= (ln.box.y1 - ln.box.y0))
 
 
+# A proposed turn is kept when the turned page's recognition quality (confidence x length of
+# horizontal lines) beats the page as it came by this factor.
+TURN_MARGIN = 1.15
+# Mean recognition confidence under which an "upright" page is read again turned: upright
+# print reads at ~0.95-1.0, the same page upside down at ~0.6 (libtasn1 manual, 150 dpi).
+WEAK_READ = 0.8
+
+
+def _mean_score(lines: list[OcrLine]) -> float:
+    return sum(ln.score for ln in lines) / max(1, len(lines))
+
+
 class _Reader(Protocol):
     def read(self, image: Image.Image) -> list[OcrLine]: ...
 
@@ -238,8 +250,9 @@ def upright(image: Image.Image, lines: list[OcrLine], *, ocr: _Reader | None = N
 
     Sideways pages (most text boxes tall): with an OCR engine, both quarter turns are read
     and the one with more confident horizontal text wins (two extra reads, only for such
-    pages); without one, the ink vote decides. Upside-down pages: the ink vote, then one
-    re-read of the turned page when an OCR engine is given (else boxes are mapped)."""
+    pages); without one, the ink vote decides. Upside-down pages: the ink vote proposes, and
+    with an OCR engine the turned page is read and kept only if it reads clearly better than
+    the page as it came (else boxes are mapped on the ink vote alone)."""
     if ocr is not None and _sideways_share(lines) > 0.5:
         trials = []
         for a in (90, 270):
@@ -255,11 +268,23 @@ def upright(image: Image.Image, lines: list[OcrLine], *, ocr: _Reader | None = N
             found = [OcrLine(ln.text, ln.score, rotate_box(ln.box, 180, W, H)) for ln in found]
         return img, found, a
     angle, conf = detect_rotation(image, lines)
+    if ocr is not None and (angle == 0 or conf < min_confidence) and lines and \
+            _mean_score(lines) < WEAK_READ:
+        # the ink vote is font-dependent; text read with low confidence is the other sign
+        # of an upside-down page, so try the half turn and let recognition decide below
+        angle, conf = 180, 1.0
     if angle == 0 or conf < min_confidence:
         return image, lines, 0
     W, H = image.size
     rotated = image.rotate(angle, expand=True)
-    if ocr is not None:  # text read upside down is often garbage: read the turned page
-        return rotated, ocr.read(rotated), angle
+    if ocr is not None:
+        # the ink vote only proposes; recognition decides. Read the turned page and keep
+        # the turn only when it reads clearly better than the page as it came (an upright
+        # prose page with a formula can fool the ink vote; the turn must never make the
+        # text worse)
+        found = ocr.read(rotated)
+        if _read_quality(found) > TURN_MARGIN * _read_quality(lines):
+            return rotated, found, angle
+        return image, lines, 0
     moved = [OcrLine(ln.text, ln.score, rotate_box(ln.box, angle, W, H)) for ln in lines]
     return rotated, moved, angle

@@ -63,3 +63,12 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     n = np.linalg.norm(x, axis=axis, keepdims=True)
     return x / np.maximum(n, 1e-12)
+
+
+def relevance_from_similarity(model: Any, space: str, sims: list[float]) -> list[float]:
+    """A backend's calibrated 0..1 relevance for cosines in one of its spaces; backends
+    without a calibration get a plain clip of the cosine."""
+    calib = getattr(model, "similarity_relevance", None)
+    if callable(calib):
+        return [float(x) for x in calib(space, sims)]
+    return [min(1.0, max(0.0, float(s))) for s in sims]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from indexer.domain import Answer, Description, Turn, ViewEncoding, ViewInput
-from indexer.models.base import VisionLanguageModel
+from indexer.models.base import VisionLanguageModel, relevance_from_similarity
 
 
 class CompositeModel:
@@ -34,6 +34,10 @@ class CompositeModel:
 
     def embed_query_images(self, views: Sequence[ViewInput]) -> list[dict[str, np.ndarray]]:
         return self.embedder.embed_query_images(views)
+
+    def similarity_relevance(self, space: str, sims: Sequence[float]) -> list[float]:
+        """The embedder owns its spaces, so it owns their calibration."""
+        return relevance_from_similarity(self.embedder, space, list(sims))
 
     def describe(self, view: ViewInput) -> Description:
         return self.generator.describe(view)  # type: ignore[no-any-return]
