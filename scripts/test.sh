@@ -31,6 +31,11 @@ redis-cli -h 127.0.0.1 -p 6379 ping
 if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+# real labelled images (tuxpaint stamps) and a real manual PDF for the quality tests
+if [ ! -d /usr/share/tuxpaint/stamps ] || [ ! -f /usr/share/doc/libtasn1-doc/libtasn1.pdf ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    tuxpaint-stamps-default libtasn1-doc >/dev/null
+fi
 
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 mkdir -p test-output
