@@ -108,8 +108,8 @@ def test_cli_and_server_share_one_live_index(tmp_path: Path) -> None:
         assert f"--data-dir {data}" in hint
         cmd = hint.split("ask a follow-up: ", 1)[1].rstrip(")")
         argv = cmd.replace('"..."', '"what does the text say?"')
-        r = subprocess.run(argv.replace("glimpse", GLIMPSE, 1), shell=True, env=ENV,
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(argv, shell=True, env=ENV, capture_output=True, text=True,
+                           timeout=300)  # exactly as printed (the program path included)
         assert r.returncode == 0, r.stderr
     finally:
         server.send_signal(signal.SIGTERM)
