@@ -241,3 +241,60 @@ def _mean(xs: list[float]) -> float:
 
 def _q(xs: list[float], qs: tuple[int, ...] = (10, 50)) -> list[float]:
     return [round(float(np.percentile(xs, q)), 3) for q in qs] if xs else []
+
+
+# Real PDFs from Debian documentation packages in the base image (scripts/test.sh installs
+# them where missing): a C library manual (prose, code, formulas) and a freedesktop spec.
+SCANNED_PDFS = ("/usr/share/doc/libtasn1-doc/libtasn1.pdf",
+                "/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")
+
+
+def bench_scanned_pages(n_pages: int = 8, dpi: int = 150) -> dict[str, Any]:
+    """Character error rate of pages rendered at `dpi` like a scan and read back through the
+    document extraction path (OCR, orientation, layout, reading order), against each page's
+    text layer; pages are spread evenly through each PDF, those with under 200 characters
+    of text layer skipped. Baseline in the same run: the same OCR lines joined top-to-bottom
+    without the orientation and layout steps."""
+    import pypdfium2 as pdfium
+
+    from indexer.bench.documents import cer
+    from indexer.documents.extract import extract
+    from indexer.domain import ViewInput
+    from indexer.models.cpu.ocr import OcrEngine
+
+    ocr = OcrEngine(threads=max(1, int(__import__("os").environ.get("OMP_NUM_THREADS", "1"))))
+    ocr.load()
+    out: dict[str, Any] = {"dpi": dpi, "documents": []}
+    all_cer, all_base, turned = [], [], 0
+    for path in SCANNED_PDFS:
+        if not Path(path).exists():
+            out["documents"].append({"pdf": path, "error": "not installed"})
+            continue
+        doc = pdfium.PdfDocument(path)
+        idx = np.linspace(0, len(doc) - 1, min(len(doc), n_pages * 2)).round().astype(int)
+        rows, t_pages = [], []
+        for pi in dict.fromkeys(idx.tolist()):
+            page = doc[pi]
+            ref = page.get_textpage().get_text_range()
+            if len(ref.strip()) < 200:
+                continue
+            img = page.render(scale=dpi / 72).to_pil().convert("RGB")
+            t0 = time.perf_counter()
+            res = extract(ViewInput(f"p{pi}", img, "page", page=pi), "text", ocr)
+            t_pages.append(time.perf_counter() - t0)
+            lines = sorted(ocr.read(img), key=lambda ln: (ln.box.y0, ln.box.x0))
+            c, b = cer(res["text"], ref), cer(" ".join(ln.text for ln in lines), ref)
+            turned += bool(res["rotation"])
+            rows.append({"page": pi, "cer": round(c, 4), "baseline_cer": round(b, 4),
+                         "rotation": res["rotation"]})
+            all_cer.append(c)
+            all_base.append(b)
+            if len(rows) >= n_pages:
+                break
+        out["documents"].append({"pdf": Path(path).name, "pages": rows,
+                                 "mean_cer": _mean([r["cer"] for r in rows]),
+                                 "s_per_page": round(float(np.mean(t_pages)), 2)})
+    out["mean_cer"] = _mean(all_cer)
+    out["baseline_mean_cer_lines_top_to_bottom"] = _mean(all_base)
+    out["pages_turned"] = turned
+    return out

@@ -15,42 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image
 
+from indexer.bench.photos import SAMPLES, synth_photos
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery")
+            "embed", "celery", "quality")
 
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def synth_photos(n: int, out: Path, seed: int = 0) -> list[Path]:
-    """Distinct photos made from the bundled samples: random crops, flips, colour and
-    brightness changes (real photo statistics, unlike noise)."""
-    rng = np.random.default_rng(seed)
-    bases = [Image.open(p).convert("RGB") for p in sorted(SAMPLES.glob("*.jpg"))]
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        img = bases[i % len(bases)]
-        w, h = img.size
-        f = rng.uniform(0.6, 0.95)
-        cw, ch = int(w * f), int(h * f)
-        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
-        im = img.crop((x, y, x + cw, y + ch))
-        if rng.random() < 0.5:
-            im = ImageOps.mirror(im)
-        im = ImageEnhance.Color(im).enhance(rng.uniform(0.7, 1.3))
-        im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.8, 1.2))
-        p = out / f"photo_{i:04d}.jpg"
-        im.save(p, quality=88)
-        paths.append(p)
-    return paths
 
 
 def phone_photos(n: int, out: Path, seed: int = 2) -> list[Path]:
@@ -288,6 +264,12 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
         from indexer.bench.embed import bench_embed
 
         return bench_embed(settings, n_images=16 if quick else 32)
+    if sec == "quality":
+        from indexer.bench.quality import bench_quality, bench_scanned_pages
+
+        out = bench_quality(settings, split="test", quick=quick)
+        out["scanned_pages"] = bench_scanned_pages(n_pages=3 if quick else 8)
+        return out
     if sec == "celery":
         from workers.bench import bench_celery
 
