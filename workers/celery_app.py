@@ -41,13 +41,12 @@ from indexer.context import Glimpse
 from indexer.errors import ModelUnavailable
 from indexer.pipeline.runner import TRANSIENT
 from indexer.settings import Settings
+from workers.names import INGEST_QUEUE, INGEST_TASK, MODEL_QUEUE, MODEL_TASK
+
+__all__ = ["INGEST_QUEUE", "INGEST_TASK", "MODEL_QUEUE", "MODEL_TASK"]  # and the rest below
 
 log = logging.getLogger(__name__)
 
-INGEST_QUEUE = "ingest"
-MODEL_QUEUE = "model"
-INGEST_TASK = "glimpse.ingest"
-MODEL_TASK = "glimpse.encode"
 QUEUES_ENV = "GLIMPSE_WORKER_QUEUES"
 
 # what a task retries on (with backoff): the pipeline's transient errors plus the broker's

@@ -20,6 +20,7 @@ from celery import Celery
 
 from indexer.pipeline.runner import STAGE_DECODED, STAGE_MODEL
 from indexer.stores.catalog import Catalog, utcnow
+from workers.names import INGEST_QUEUE, INGEST_TASK, MODEL_QUEUE, MODEL_TASK
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ def broker_busy(app: Celery, queues: tuple[str, ...]) -> bool:
 
 
 def requeue_stranded(catalog: Catalog, app: Celery, *, min_age_s: float = 30.0) -> int:
-    from workers.celery_app import INGEST_QUEUE, INGEST_TASK, MODEL_QUEUE, MODEL_TASK
-
     if broker_busy(app, (INGEST_QUEUE, MODEL_QUEUE)):
         return 0
     cutoff = utcnow() - timedelta(seconds=min_age_s)

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from indexer.domain import ViewInput
 from indexer.errors import UnsupportedMedia
 from indexer.media.images import load_view_rgb
+from indexer.pipeline.decoded import Decoded, DecodedView
 from indexer.settings import Settings
 
-
-@dataclass
-class DecodedView:
-    view: ViewInput
-    idx: int
-    store_image: bool  # frames and pages keep their own image blob; an image view is the media
-    extra: dict[str, Any] = field(default_factory=dict)  # merged into description.extra
-
-
-@dataclass
-class Decoded:
-    views: list[DecodedView]
-    warnings: list[str] = field(default_factory=list)
-    duration_s: float | None = None
-    width: int | None = None
-    height: int | None = None
-    # after encoding: extra (view, encoding) pairs derived from the encoded views — a
-    # video's summary view is built from its shots' descriptions
-    post_encode: Callable[[list[Any]], list[tuple[DecodedView, Any]]] | None = None
+__all__ = ["Decoded", "DecodedView", "decode_media", "original_size"]
 
 
 def original_size(path: Path) -> tuple[int, int]:

@@ -7,18 +7,20 @@ from pathlib import Path
 
 from indexer.documents.pdf import render_pdf
 from indexer.domain import ViewInput
-from indexer.pipeline.decode import Decoded, DecodedView
+from indexer.pipeline.decoded import Decoded, DecodedView
 from indexer.settings import Settings
 
 
 def validate_document(path: Path, settings: Settings) -> None:
     """Refuse what can never be indexed (encrypted, corrupt, empty) at upload time: open the
     document and render nothing (max_pages=0 is not allowed, so render one small page)."""
-    render_pdf(path, max_pages=1, dpi=24)
+    render_pdf(path, max_pages=1, dpi=24, max_page_pixels=1_000_000)
 
 
 def decode_document(media_id: str, path: Path, settings: Settings) -> Decoded:
-    res = render_pdf(path, max_pages=settings.limits.max_pdf_pages)
+    lim = settings.limits
+    res = render_pdf(path, max_pages=lim.max_pdf_pages, max_page_pixels=lim.max_pdf_page_pixels,
+                     max_total_pixels=lim.max_pdf_total_pixels)
     views = [
         DecodedView(
             ViewInput(view_id=f"{media_id}:{p.index}", image=p.image, kind="page",

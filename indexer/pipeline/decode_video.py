@@ -11,7 +11,7 @@ import numpy as np
 from indexer.domain import ViewEncoding, ViewInput
 from indexer.media.video import extract_keyframes_bounded, probe_video, summarize_shots
 from indexer.models.base import l2_normalize
-from indexer.pipeline.decode import Decoded, DecodedView
+from indexer.pipeline.decoded import Decoded, DecodedView
 from indexer.settings import Settings
 
 MAX_GAP_S = 10.0
