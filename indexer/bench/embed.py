@@ -16,6 +16,7 @@ warmed up once and then timed over every item. "per image at batch B" is the bat
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -97,7 +98,9 @@ def bench_embed(settings: Settings, *, n_images: int = 32) -> dict[str, Any]:
         images = [Image.open(p).convert("RGB")
                   for p in synth_photos(n_images, Path(tmp) / "crops", seed=5)]
         out: dict[str, Any] = {"n_images": n_images, "n_queries": len(QUERIES),
-                               "embed_backend": m.embed_backend}
+                               "embed_backend": m.embed_backend,
+                               # other processes on the machine move these figures
+                               "load_average_start": [round(x, 2) for x in os.getloadavg()]}
         if m.embed_backend == "clip" and m.clip_model:
             out["configured"] = _clip(m, images, m.clip_runtime)
         else:
@@ -121,6 +124,7 @@ def bench_embed(settings: Settings, *, n_images: int = 32) -> dict[str, Any]:
         runs = {rt: _clip(clip_settings, images, rt) for rt in ("torch", "onnx")}
         faster = min(runs, key=lambda rt: runs[rt]["ms_per_image_batched"]
                      + runs[rt]["ms_per_query"])
+        out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         out["clip_runtimes"] = {"what": what, **runs, "faster": faster,
                                 "image_speedup_onnx": _ratio(runs, "ms_per_image_batched"),
                                 "query_speedup_onnx": _ratio(runs, "ms_per_query")}
