@@ -267,13 +267,13 @@ def parse(prompt: str) -> Plan:
     if len(plan.objects) > MAX_OBJECTS:
         raise InvalidRequest(f"the prompt names {len(plan.objects)} objects; at most "
                              f"{MAX_OBJECTS} are drawn")
-    for p, kind in enumerate(links):
+    for p, link in enumerate(links):
         a, b = index_of[p], index_of[p + 1]
-        if kind is None or a is None:
+        if link is None or a is None:
             continue
         if b is None:  # "a cat on the table" with the table as the scene: not an object pair
             continue
-        plan.relations.append(Relation(a, kind, b))
+        plan.relations.append(Relation(a, link, b))
     _check_consistent(plan)
     return plan
 
