@@ -65,6 +65,8 @@ class MediaRow(Base):
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     filename: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    # upload | generated (made by /v1/generations; never a source for another generation)
+    origin: Mapped[str] = mapped_column(String(16), default="upload", server_default="upload")
     # queued | indexing | ready | failed
     status: Mapped[str] = mapped_column(String(16), default="queued")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -282,7 +284,7 @@ class Catalog:
     def add_media(
         self, *, tenant: str, sha256: str, kind: str, mime: str, size: int,
         width: int | None = None, height: int | None = None, filename: str | None = None,
-        duration_s: float | None = None,
+        duration_s: float | None = None, origin: str = "upload",
     ) -> tuple[MediaRow, bool]:
         """Insert a media row, or return the existing one for the same bytes. (row, created)"""
         mid = media_id_for(tenant, sha256)
@@ -293,7 +295,7 @@ class Catalog:
             row = MediaRow(
                 id=mid, tenant=tenant, sha256=sha256, kind=kind, mime=mime, size=size,
                 width=width, height=height, filename=filename, duration_s=duration_s,
-                status="queued", warnings=[],
+                status="queued", warnings=[], origin=origin,
             )
             s.add(row)
             try:
