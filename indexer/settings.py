@@ -93,7 +93,7 @@ class LimitSettings(BaseModel):
     # a PDF page is rendered at most this many pixels, and all pages of one document share
     # a budget (long documents render smaller): decode memory stays bounded (README Security)
     max_pdf_page_pixels: int = 4_000_000
-    max_pdf_total_pixels: int = 120_000_000
+    max_pdf_total_pixels: int = 48_000_000
     # a whole request body (an upload of many files), a JSON body, one text form field, and
     # files per upload request: refused on Content-Length at once, counted while streaming
     max_request_bytes: int = 1024 * 1024 * 1024
@@ -117,6 +117,27 @@ class SessionSettings(BaseModel):
     idle_expiry_s: float = 24 * 3600.0  # a session unused this long is gone (404)
     max_per_tenant: int = 1000  # live sessions per tenant; the least recently used go first
     history_turns: int = 8  # earlier turns a follow-up reads (the model's history window)
+
+
+class GenerationSettings(BaseModel):
+    """Text-to-image generation (/v1/generations, `glimpse generate`)."""
+
+    # cpu: retrieval-grounded composition from the index; diffusion: a diffusers Stable
+    # Diffusion pipeline (GPU); openai: an OpenAI-compatible images API
+    backend: Literal["cpu", "diffusion", "openai"] = "cpu"
+    max_n: int = 4  # images per request
+    max_side: int = 1024  # px, each side
+    max_attempts: int = 4  # cpu: compose-and-verify attempts per image
+    blend: Literal["alpha", "seamless"] = "alpha"
+    # diffusion: a local diffusers pipeline folder (never downloaded at run time)
+    diffusion_path: str | None = None
+    diffusion_device: str = "auto"
+    diffusion_steps: int = 30
+    # openai: base URL of the images API (".../v1"), its key and model name
+    images_base_url: str | None = None
+    images_api_key: str = "EMPTY"
+    images_model: str = "gpt-image-1"
+    images_timeout_s: float = 120.0
 
 
 class SearchSettings(BaseModel):
@@ -146,6 +167,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
 
