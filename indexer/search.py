@@ -73,6 +73,8 @@ class SearchFilters:
     media_ids: list[str] | None = None
     date_from: datetime | None = None
     date_to: datetime | None = None
+    # None: every media; False: leave out generated images; True: only generated images
+    generated: bool | None = None
 
 
 @dataclass
@@ -363,6 +365,9 @@ class SearchService:
                     flt_tenant is not None and m.tenant != flt_tenant):
                 continue
             if not _date_ok(m, q.filters):
+                continue
+            if q.filters.generated is not None and (
+                    (getattr(m, "origin", "upload") == "generated") != q.filters.generated):
                 continue
             if not kind_ok(q.filters.kinds, m.kind, v.description.extra.get("content")):
                 continue

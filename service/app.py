@@ -22,7 +22,7 @@ from indexer.settings import Settings
 from service.deps import authenticate
 from service.docs import install_offline_docs
 from service.guard import GuardMiddleware, error_body, install_log_redaction
-from service.routes import health, jobs, keys, media, search, sessions
+from service.routes import generations, health, jobs, keys, media, search, sessions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, core: Glimpse | None = None)
         try:
             yield
         finally:
+            gens = getattr(app.state, "generations", None)
+            if gens is not None:  # finish what is generating before the stores close
+                gens.close()
             stop = getattr(enq, "stop", None)
             if stop is not None:
                 stop()
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None, *, core: Glimpse | None = None)
     app.include_router(search.router)
     app.include_router(sessions.router)
     app.include_router(keys.router)
+    app.include_router(generations.router)
     if STATIC.exists():
         app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app

@@ -102,6 +102,8 @@ class SearchFiltersIn(BaseModel):
     date_from: UtcDatetime | None = None
     date_to: UtcDatetime | None = None
     media_ids: list[MediaId] | None = Field(default=None, max_length=1000)
+    generated: bool | None = Field(default=None, description=(
+        "false: leave out images made by /v1/generations; true: only those"))
 
 
 class SearchIn(BaseModel):

@@ -67,7 +67,8 @@ async def _run(core, body: SearchIn, image: Image.Image | None,  # type: ignore[
     q = SearchQuery(
         text=body.text, image=image, example_media_id=body.media_id, k=body.k,
         filters=SearchFilters(kinds=kinds, tenant=tenant, media_ids=body.filters.media_ids,
-                              date_from=body.filters.date_from, date_to=body.filters.date_to),
+                              date_from=body.filters.date_from, date_to=body.filters.date_to,
+                              generated=body.filters.generated),
         rerank=body.rerank, rerank_n=body.rerank_n, explain=body.explain,
         explain_m=body.explain_m,
     )
