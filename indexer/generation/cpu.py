@@ -64,11 +64,7 @@ class CompositionGenerator:
         t0 = time.perf_counter()
         plan = parse(prompt)
         lib = self.library(tenant)
-        cands = [lib.candidates(o.noun) for o in plan.objects]
-        bgs = lib.backgrounds(plan.scene.noun) if plan.scene is not None else []
-        missing = [o.noun for o, c in zip(plan.objects, cands, strict=True) if not c]
-        if plan.scene is not None and not bgs:
-            missing.append(plan.scene.noun)
+        cands, bgs, missing = self._retrieve(lib, plan)
         if missing:
             raise MissingConcept(
                 "the index has nothing showing " + ", ".join(f"'{m}'" for m in missing)
@@ -137,6 +133,20 @@ class CompositionGenerator:
         best.notes.append(f"best of {attempt + 1} attempt(s): "
                           f"{best_key[0]} of {len(best.checks)} constraints confirmed")
         return best
+
+    def missing(self, prompt: str, tenant: str) -> list[str]:
+        """The prompt's concepts the index has no usable instance of (cheap: no pixels)."""
+        return self._retrieve(self.library(tenant), parse(prompt))[2]
+
+    @staticmethod
+    def _retrieve(lib: Library, plan: Plan
+                  ) -> tuple[list[list[Candidate]], list[Candidate], list[str]]:
+        cands = [lib.candidates(o.noun) for o in plan.objects]
+        bgs = lib.backgrounds(plan.scene.noun) if plan.scene is not None else []
+        missing = [o.noun for o, c in zip(plan.objects, cands, strict=True) if not c]
+        if plan.scene is not None and not bgs:
+            missing.append(plan.scene.noun)
+        return cands, bgs, missing
 
     def _next(self, plan: Plan, checks: list[Check], offsets: list[int], bg_index: int,
               groups: list[list[_Instance]]) -> tuple[list[int], int]:
