@@ -22,7 +22,7 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery", "quality")
+            "embed", "celery", "quality", "generate")
 
 
 def peak_rss_mb() -> float:
@@ -270,6 +270,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
         out = bench_quality(settings, split="test", quick=quick)
         out["scanned_pages"] = bench_scanned_pages(n_pages=3 if quick else 8)
         return out
+    if sec == "generate":
+        from indexer.bench.generate import bench_generate
+
+        return bench_generate(settings, quick=quick)
     if sec == "celery":
         from workers.bench import bench_celery
 
