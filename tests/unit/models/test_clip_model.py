@@ -88,6 +88,31 @@ def test_unavailable_checkpoints_say_why(tmp_path: Path) -> None:
         _ = ClipEmbedder(ModelSettings(clip_model="nobody/no-such-clip-xyz")).model_id
 
 
+def test_hub_id_resolves_from_the_cache_and_names_its_commit(
+        tiny_clip_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub id on a machine that downloaded it once (here: a hand-made Hugging Face cache,
+    HF_HUB_OFFLINE=1): loaded from the cached snapshot, its space named by id and commit."""
+    import shutil
+
+    import huggingface_hub
+
+    from indexer.models.clip import ClipEmbedder
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny-clip"
+    shutil.copytree(tiny_clip_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    e = ClipEmbedder(ModelSettings(embed_backend="clip", clip_model="acme/tiny-clip",
+                                   torch_threads=1, clip_runtime="torch"))
+    local = ClipEmbedder(ModelSettings(embed_backend="clip", clip_model=str(tiny_clip_dir)))
+    assert e.model_id.startswith("clip:acme-tiny-clip@0123456789ab:")
+    assert e.model_id.split(":")[-1] == local.model_id.split(":")[-1]  # same weights
+    assert e.revision == commit and e.path == repo / "snapshots" / commit
+    assert e.embed_texts(["a cat"]).shape == (1, 16)
+
+
 def test_texts_shape_norm_determinism_and_batch_size(ckpt: Path, emb: Any) -> None:
     texts = ["a red car", "the cat sits on the sofa in the park", "a", "pizza " * 200]
     a = emb.embed_texts(texts)
