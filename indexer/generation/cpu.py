@@ -23,7 +23,7 @@ from indexer.domain import Box
 from indexer.generation.base import Check, Generated, MissingConcept, SourceUse
 from indexer.generation.compose import colour_name, cover, paste, plain_background, recolour
 from indexer.generation.cutout import Cutout, cut
-from indexer.generation.layout import layout
+from indexer.generation.layout import Slot, layout
 from indexer.generation.library import Candidate
 from indexer.generation.prompt import Plan, parse
 from indexer.generation.verify import Placed, Verifier
@@ -32,6 +32,7 @@ from indexer.models.base import VisionLanguageModel
 log = logging.getLogger(__name__)
 
 COLOUR_LOOKAHEAD = 6  # candidates whose colour is measured when a colour is asked
+SCENE_FILL = 0.6  # with a scene, instances fill less of their slots: the backdrop shows
 
 
 class Library(Protocol):
@@ -52,8 +53,10 @@ class CompositionGenerator:
     name = "cpu"
 
     def __init__(self, library: Callable[[str], Library], model: VisionLanguageModel, *,
-                 max_attempts: int = 4, blend: str = "alpha") -> None:
+                 max_attempts: int = 4, blend: str = "alpha",
+                 layout_fn: Callable[..., list[Slot]] = layout) -> None:
         self.library = library
+        self.layout = layout_fn  # a seam: the bench swaps in a random layout as a baseline
         self.verifier = Verifier(model)
         self.max_attempts = max(1, max_attempts)
         self.blend = blend
@@ -74,6 +77,7 @@ class CompositionGenerator:
         width, height = size
         offsets = [0] * len(plan.objects)
         bg_index = 0
+        fill = SCENE_FILL if plan.scene is not None else 1.0
         best: Generated | None = None
         best_key: tuple[int, int] = (-1, 0)
         for attempt in range(self.max_attempts):
@@ -87,7 +91,7 @@ class CompositionGenerator:
             canvas = (cover(lib.pixels(bg.media_id, bg.view_id), width, height)
                       if bg is not None else plain_background(width, height))
             aspects = [[i.patch.width / max(1, i.patch.height) for i in g] for g in groups]
-            slots = layout(plan, aspects, width, height, rng)
+            slots = self.layout(plan, aspects, width, height, rng, fill=fill)
             placed: list[Placed] = []
             prov: list[SourceUse] = []
             if bg is not None:
@@ -125,6 +129,8 @@ class CompositionGenerator:
             if all(c.satisfied for c in checks):
                 break
             offsets, bg_index = self._next(plan, checks, offsets, bg_index, groups)
+            if any(c.kind == "scene" and not c.satisfied for c in checks):
+                fill *= 0.8  # more of the backdrop for the classifier to see
         if best is None:
             raise MissingConcept("no indexed instance of the prompt's objects could be cut "
                                  "out", detail={"missing": [o.noun for o in plan.objects]})

@@ -61,8 +61,10 @@ def _levels(members: list[int], down: set[tuple[int, int]]) -> dict[int, int]:
 
 
 def layout(plan: Plan, aspects: list[list[float]], width: int, height: int,
-           rng: np.random.Generator) -> list[Slot]:
-    """Boxes for every instance. aspects[g][i] is instance i of group g's width/height."""
+           rng: np.random.Generator, *, fill: float = 1.0) -> list[Slot]:
+    """Boxes for every instance. aspects[g][i] is instance i of group g's width/height;
+    `fill` (0.3..1) shrinks every instance in its slot (a scene shows more backdrop)."""
+    fill = min(1.0, max(0.3, fill))
     n = len(plan.objects)
     parent = list(range(n))
 
@@ -129,18 +131,23 @@ def layout(plan: Plan, aspects: list[list[float]], width: int, height: int,
             total = sum(per_row(g) for g in groups)
             for g in groups:
                 gw = cw * per_row(g) / total
-                _fill_group(plan, g, aspects[g], Box(gx, y1 - rh, gx + gw, y1), rng, slots)
+                _fill_group(plan, g, aspects[g], Box(gx, y1 - rh, gx + gw, y1), rng, slots,
+                            fill)
                 gx += gw
         x += cw
     for a, b in on_pairs:
         _rest_on(slots, plan, a, b, rng)
+    for r in plan.relations:
+        if r.kind == "next_to":
+            _pull_together(slots, plan, r.subject, r.object, on_pairs)
     out = [Slot(g, i, slots[(g, i)]) for g in range(n) for i in range(plan.objects[g].count)]
     _self_check(plan, out)
     return out
 
 
 def _fill_group(plan: Plan, g: int, aspects: list[float], cell: Box,
-                rng: np.random.Generator, slots: dict[tuple[int, int], Box]) -> None:
+                rng: np.random.Generator, slots: dict[tuple[int, int], Box],
+                fill: float) -> None:
     k = plan.objects[g].count
     rows = 1 if k <= 3 else 2
     cols = math.ceil(k / rows)
@@ -150,7 +157,7 @@ def _fill_group(plan: Plan, g: int, aspects: list[float], cell: Box,
         r, c = divmod(i, cols)
         if rows == 2 and r == 1 and k % 2:  # an odd last row is centred
             c += 0.5  # type: ignore[assignment]
-        scale = float(rng.uniform(0.76, 0.9))
+        scale = float(rng.uniform(0.76, 0.9)) * fill
         asp = max(0.2, min(5.0, aspects[i % len(aspects)]))
         w = min(sw * scale, sh * scale * asp)
         h = w / asp
@@ -176,6 +183,31 @@ def _rest_on(slots: dict[tuple[int, int], Box], plan: Plan, a: int, b: int,
         y1 = base.y0 + 0.1 * (base.y1 - base.y0)
         y0 = max(0.0, y1 - h)
         slots[(a, i)] = Box(cx - w / 2, y0, cx + w / 2, y0 + h)
+
+
+def _pull_together(slots: dict[tuple[int, int], Box], plan: Plan, a: int, b: int,
+                   on_pairs: list[tuple[int, int]]) -> None:
+    """`a next to b`: slide a's instances (and whatever rests on them) sideways until the
+    gap to b is small."""
+    sa = [slots[(a, i)] for i in range(plan.objects[a].count)]
+    sb = [slots[(b, i)] for i in range(plan.objects[b].count)]
+    ax1, bx0 = max(x.x1 for x in sa), min(x.x0 for x in sb)
+    ax0, bx1 = min(x.x0 for x in sa), max(x.x1 for x in sb)
+    width = max(max(x.x1 - x.x0 for x in sa), max(x.x1 - x.x0 for x in sb))
+    target = 0.12 * width
+    if bx0 >= ax1:  # a stands left of b
+        dx = max(0.0, (bx0 - ax1) - target)
+    elif ax0 >= bx1:
+        dx = -max(0.0, (ax0 - bx1) - target)
+    else:
+        return
+    moving = {a}
+    for _ in on_pairs:
+        moving |= {top for top, base in on_pairs if base in moving}
+    for g in moving:
+        for i in range(plan.objects[g].count):
+            x = slots[(g, i)]
+            slots[(g, i)] = Box(x.x0 + dx, x.y0, x.x1 + dx, x.y1)
 
 
 def _self_check(plan: Plan, slots: list[Slot]) -> None:

@@ -82,10 +82,16 @@ class IndexLibrary:
         # ranked of its detector boxes and tags
         best: dict[str, Candidate] = {}
         for c in out:
-            if c.view_id not in best or _rank_score(c) > _rank_score(best[c.view_id]):
+            def key(x: Candidate) -> tuple[bool, float]:
+                return (x.source == "detector", _rank_score(x))
+            if c.view_id not in best or key(c) > key(best[c.view_id]):
                 best[c.view_id] = c
-        ranked = sorted(best.values(), key=lambda c: (-_rank_score(c), c.view_id))
-        return ranked
+        # when the detector has boxed the concept anywhere in the index, it is a class the
+        # detector knows: sources where it found the object come first (the verifier will
+        # only accept an instance the detector boxes in the composition too)
+        boxed = any(c.source == "detector" for c in best.values())
+        return sorted(best.values(), key=lambda c: (
+            boxed and c.source != "detector", -_rank_score(c), c.view_id))
 
     def backgrounds(self, scene: str, *, k: int = 40) -> list[Candidate]:
         """Whole views whose tags name the scene, best first."""

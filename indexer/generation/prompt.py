@@ -49,7 +49,8 @@ SCENE_WORDS = frozenset({
     "sand", "seashore", "shore", "sea", "ocean", "water", "lake", "river", "reef", "sky",
     "space", "street", "road", "city", "town", "skyline", "kitchen", "room", "garden",
     "forest", "snow", "mountain", "mountains", "wall", "background", "chessboard",
-    "board", "map", "park", "desert", "night", "sunset", "dusk",
+    "board", "map", "park", "desert", "night", "sunset", "dusk", "cliff", "lakeside",
+    "coast", "valley", "alp", "seaside",
 })
 SCENE_PREPOSITIONS = frozenset({"on", "in", "at", "against", "over", "under", "inside",
                                 "onto", "into", "by"})

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from indexer.domain import Box, Description, ViewInput
+from indexer.domain import Box, Description, DetectedObject, ViewInput
 from indexer.generation.base import Check
 from indexer.generation.compose import colour_name
 from indexer.generation.geometry import group_relation_holds
@@ -78,9 +78,33 @@ def background_box(image: Image.Image, placed: Sequence[Placed]) -> Box | None:
     return max(bands, key=lambda b: b.area) if bands else None
 
 
+def detector_vocabulary(model: VisionLanguageModel) -> list[str]:
+    """The object classes the model's detector can box (empty: none, or it is off)."""
+    det = getattr(model, "objects", None)
+    if det is None:
+        return []
+    try:
+        if not det.available:
+            return []
+        from indexer.models.cpu.objects import COCO_LABELS
+    except Exception:  # noqa: BLE001 - no detector means classifier evidence only
+        return []
+    return list(COCO_LABELS)
+
+
 class Verifier:
     def __init__(self, model: VisionLanguageModel) -> None:
         self.model = model
+        self._vocab: Description | None = None
+
+    def detectable(self, concept: str) -> bool:
+        """Whether the detector has a class for the concept: then only its boxes confirm an
+        instance (a crop's tag cannot tell one object from two, nor where it stands)."""
+        if self._vocab is None:
+            self._vocab = Description("", objects=[
+                DetectedObject(label, 1.0, Box(0, 0, 1, 1))
+                for label in detector_vocabulary(self.model)])
+        return bool(find_concept(self._vocab, concept))
 
     def check(self, image: Image.Image, plan: Plan, placed: Sequence[Placed]
               ) -> tuple[list[Check], dict[str, float], Description]:
@@ -102,6 +126,7 @@ class Verifier:
             evidence: list[dict[str, Any]] = []
             boxes: list[Box | None] = []
             used: set[int] = set()
+            boxed = self.detectable(obj.noun)
             for p, d in mine:
                 hit = None
                 for k, m in enumerate(detections):
@@ -116,10 +141,15 @@ class Verifier:
                     boxes.append(hit[1].box)
                     ev.update(by="detector", label=hit[1].label, score=round(hit[1].score, 3),
                               box=hit[1].box.as_list())
-                elif tags:
+                elif tags and not boxed:
                     best = max(tags, key=lambda m: m.score)
                     boxes.append(p.box)
                     ev.update(by=best.source, label=best.label, score=round(best.score, 3))
+                elif tags:  # the detector knows the class and did not box this instance
+                    boxes.append(None)
+                    best = max(tags, key=lambda m: m.score)
+                    ev.update(by=None, crop_tag=[best.label, round(best.score, 3)],
+                              why="the detector has this class and did not find it here")
                 else:
                     boxes.append(None)
                     top = [t for t in d.tags if t.source == "classifier"][:3]
@@ -173,7 +203,7 @@ class Verifier:
     def _scene(noun: str, full: Description, band: Description | None, bg: Box | None
                ) -> Check:
         ev: list[dict[str, Any]] = []
-        for where, d in (("background band", band), ("whole image", full)):
+        for where, d in (("whole image", full), ("background band", band)):
             if d is None:
                 continue
             hits = _tag_matches(d, noun)
@@ -181,11 +211,14 @@ class Verifier:
                 best = max(hits, key=lambda m: m.score)
                 ev.append({"where": where, "label": best.label, "score": round(best.score, 3),
                            **({"box": bg.as_list()} if bg and where != "whole image" else {})})
-        if ev:
-            return Check(f"scene: {noun}", "scene", True, ev, "the classifier names the scene")
-        seen = [[t.label, round(t.score, 3)] for t in (band or full).tags[:3]]
-        return Check(f"scene: {noun}", "scene", False, [{"seen": seen}],
-                     "the classifier does not name the scene on the result")
+        # the scene must be what the whole result shows; the band alone (the backdrop's
+        # own corner) is reported but does not confirm it
+        if ev and ev[0]["where"] == "whole image":
+            return Check(f"scene: {noun}", "scene", True, ev,
+                         "the classifier names the scene on the whole result")
+        seen = [[t.label, round(t.score, 3)] for t in full.tags[:3]]
+        return Check(f"scene: {noun}", "scene", False, [{"seen": seen}, *ev],
+                     "the classifier does not name the scene on the whole result")
 
 
 def satisfied_share(checks: Sequence[Check]) -> float:

@@ -59,3 +59,15 @@ def test_stacked_and_side_by_side_is_refused() -> None:
     plan = parse("a cat above a dog and the cat left of the dog")
     with pytest.raises(InvalidRequest):
         layout(plan, [[1.0], [1.0]], 512, 512, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_relations_hold_when_instances_are_shrunk_for_a_scene(prompt: str) -> None:
+    plan = parse(prompt)
+    aspects = [[1.3, 0.8, 1.0, 1.6][: o.count] or [1.0] for o in plan.objects]
+    for fill in (0.7, 0.45):
+        slots = layout(plan, aspects, 512, 512, np.random.default_rng(5), fill=fill)
+        for r in plan.relations:
+            a = [s.box for s in slots if s.group == r.subject]
+            b = [s.box for s in slots if s.group == r.object]
+            assert group_relation_holds(r.kind, a, b), (prompt, fill, r.kind)
