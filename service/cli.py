@@ -1,4 +1,5 @@
-"""`glimpse` command line: serve, ingest, search, migrate, worker, bench, reindex, keys."""
+"""`glimpse` command line: serve, ingest, search, generate, migrate, worker, bench, reindex,
+keys."""
 
 from __future__ import annotations
 
@@ -453,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     from service.keys_cli import add_parser as add_keys_parser
 
     add_keys_parser(sub, data_dir, _settings)
+    from service.generate_cli import add_parser as add_generate_parser
+
+    add_generate_parser(sub, data_dir, local)
 
     sp = sub.add_parser("serve", help="run the HTTP API and web page")
     data_dir(sp)
