@@ -5,6 +5,8 @@ backend's embedding measured in the same run (the baseline), so a deployment can
   selects, on its configured runtime.
 * `cpu_baseline`: the embedded default's embedding path (EfficientNet-Lite0 + ConSE for an
   image, MiniLM for a query), unless it is the configured one.
+* `indexing`: encode_views per image (OCR off) of the cpu backend against clip beside the cpu
+  describer, and how long the one-off zero-shot tag vocabulary takes to build.
 * `clip_runtimes`: torch against onnxruntime for one CLIP checkpoint on CPU: the configured
   clip checkpoint, else a random model with openai/clip-vit-base-patch32's exact shapes (its
   speed here, none of its quality: no weights can be downloaded on this machine).
@@ -124,11 +126,42 @@ def bench_embed(settings: Settings, *, n_images: int = 32) -> dict[str, Any]:
         runs = {rt: _clip(clip_settings, images, rt) for rt in ("torch", "onnx")}
         faster = min(runs, key=lambda rt: runs[rt]["ms_per_image_batched"]
                      + runs[rt]["ms_per_query"])
+        out["indexing"] = _indexing(m, clip_settings, images, Path(tmp) / "tags")
         out["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         out["clip_runtimes"] = {"what": what, **runs, "faster": faster,
                                 "image_speedup_onnx": _ratio(runs, "ms_per_image_batched"),
                                 "query_speedup_onnx": _ratio(runs, "ms_per_query")}
         return out
+
+
+def _indexing(m: ModelSettings, clip_settings: ModelSettings, images: list[Image.Image],
+              cache: Path) -> dict[str, Any]:
+    """encode_views per image (what ingest pays for the model, OCR off): the cpu backend
+    alone against clip beside the cpu describer, and the one-off tag vocabulary build."""
+    from indexer.models.clip import ClipEmbedder, ClipModel
+    from indexer.models.clip.tags import TEMPLATES
+    from indexer.models.cpu import CpuModel
+
+    describer = CpuModel(m.model_copy(update={"ocr": "off"}))
+    describer.load()
+    clip = ClipModel(ClipEmbedder(clip_settings), describer, cache)
+    clip.embedder.load()
+    t0 = time.perf_counter()
+    n_labels = len(clip.tagger.label_embeddings)
+    vocab_s = round(time.perf_counter() - t0, 1)
+    views = [ViewInput(f"v{i}", im) for i, im in enumerate(images)]
+    bs = m.batch_size
+    out = {
+        "ocr": "off",
+        "cpu_ms_per_image": _per_item_ms(describer.encode_views, views, bs),
+        "clip_with_cpu_describer_ms_per_image": _per_item_ms(clip.encode_views, views, bs),
+        "tag_vocabulary": {"labels": n_labels, "prompts": n_labels * len(TEMPLATES),
+                           "build_s": vocab_s},
+        "clip_model_id": clip.model_id,
+    }
+    describer.close()
+    clip.embedder.close()
+    return out
 
 
 def _ratio(runs: dict[str, dict[str, Any]], key: str) -> float | None:
