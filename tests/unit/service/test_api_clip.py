@@ -139,12 +139,17 @@ def test_ingest_and_search_by_image_text_and_video_moment(clip_client: TestClien
     assert body["no_good_match"] is (rels[0] < 0.2)
 
 
+@pytest.mark.parametrize("vectors", ["faiss", "qdrant"])
 def test_switch_from_cpu_to_clip_through_reindex(settings: Any, cpu_model: Any,
-                                                 clip_model: Any, tiny_clip_dir: Path) -> None:
+                                                 clip_model: Any, tiny_clip_dir: Path,
+                                                 vectors: str) -> None:
     from indexer.context import Glimpse
     from indexer.reindex import reindex
     from indexer.search import SearchQuery
     from service.app import create_app
+
+    settings = settings.model_copy(update={"vectors": settings.vectors.model_copy(
+        update={"backend": vectors})})
 
     with TestClient(create_app(core=Glimpse(settings, model=cpu_model))) as c:
         ids = _ingest(c, _samples())
