@@ -6,6 +6,9 @@ Guards (never a hang on hostile input):
 - page bomb (page count above `max_pages`) -> first `max_pages` pages and a warning
 - absurd page size -> rendered scaled down to `max_page_pixels` with a warning; a page whose
   shorter side would drop under `min_side` pixels at that budget -> `MediaTooLarge`.
+- page-size bomb (many pages of a huge MediaBox) -> all pages share `max_total_pixels`, so a
+  document's rendered pixels (what stays in memory until indexed) are bounded, whatever it
+  declares; pages are rendered one at a time and each bitmap freed before the next.
 Text-line boxes come from pdfium's text rectangles and are mapped to pixels on the rendered
 image (crop box origin and /Rotate honoured).
 """
@@ -133,8 +136,10 @@ def render_pdf(
     max_page_pixels: int = DEFAULT_MAX_PAGE_PIXELS,
     password: str | None = None,
     min_side: int = MIN_SIDE,
+    max_total_pixels: int | None = None,
 ) -> PdfResult:
-    """Render up to `max_pages` pages of a PDF (path or bytes) to RGB images."""
+    """Render up to `max_pages` pages of a PDF (path or bytes) to RGB images, each at most
+    `max_page_pixels` and all together at most `max_total_pixels`."""
     if max_pages < 1:
         raise ValueError("max_pages must be >= 1")
     doc = _open(source, password)
@@ -146,7 +151,12 @@ def render_pdf(
             raise EmptyMedia("PDF has no pages")
         if count > max_pages:
             warnings.append(f"PDF has {count} pages; only the first {max_pages} were rendered")
-        for i in range(min(count, max_pages)):
+        n = min(count, max_pages)
+        if max_total_pixels is not None and max_page_pixels * n > max_total_pixels:
+            max_page_pixels = max(min_side * min_side * 16, max_total_pixels // n)
+            warnings.append(f"{n} pages share a {max_total_pixels} pixel budget: each is "
+                            f"rendered at most {max_page_pixels} pixels")
+        for i in range(n):
             try:
                 page = doc[i]  # type: ignore[index]
             except Exception as exc:  # a broken page object: skip it, keep the rest
@@ -182,7 +192,10 @@ def _render_page(page: object, i: int, dpi: float, max_page_pixels: int, min_sid
             detail={"page": i + 1, "width_pt": w_pt, "height_pt": h_pt},
         )
     bitmap = pg.render(scale=scale, may_draw_forms=True)  # type: ignore[attr-defined]
-    image = bitmap.to_pil().convert("RGB")
+    try:
+        image = bitmap.to_pil().convert("RGB")  # a copy: the bitmap's buffer is freed now
+    finally:
+        bitmap.close()
     crop = tuple(pg.get_cropbox())  # type: ignore[attr-defined]
     text_layer = ""
     lines: list[OcrLine] = []

@@ -14,6 +14,37 @@ export function errorMessage(body, status) {
   return `The server answered with status ${status}.`;
 }
 
+// An API key, when the server has keys on: typed once into the page, kept for this tab only
+// (sessionStorage), sent as a header. Links (<img>, <video>, downloads) carry no key: the
+// server hands out short-lived signed URLs for them.
+const KEY_SLOT = "glimpse.apiKey";
+
+export function apiKey() {
+  try { return sessionStorage.getItem(KEY_SLOT) || ""; } catch { return ""; }
+}
+
+export function setApiKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_SLOT, key);
+    else sessionStorage.removeItem(KEY_SLOT);
+  } catch { /* storage disabled: the key lasts until reload */ }
+}
+
+export function authHeaders() {
+  const key = apiKey();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+/** url with extra query parameters, whether or not it already has some (signed URLs do). */
+export function withQuery(url, params) {
+  const q = new URLSearchParams(params).toString();
+  if (!q) return url;
+  const hash = url.indexOf("#");
+  const base = hash >= 0 ? url.slice(0, hash) : url;
+  const frag = hash >= 0 ? url.slice(hash) : "";
+  return `${base}${base.includes("?") ? "&" : "?"}${q}${frag}`;
+}
+
 async function parse(resp) {
   const type = resp.headers.get("content-type") || "";
   if (type.includes("application/json")) {
@@ -23,7 +54,7 @@ async function parse(resp) {
 }
 
 export async function request(method, url, body) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...authHeaders() } };
   if (body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
@@ -39,6 +70,7 @@ export async function request(method, url, body) {
   const data = await parse(resp);
   if (!resp.ok) {
     const code = data && data.error ? data.error.code : "http_" + resp.status;
+    if (resp.status === 401) window.dispatchEvent(new CustomEvent("glimpse:key-needed", { detail: { hadKey: Boolean(apiKey()) } }));
     throw new ApiError(errorMessage(data, resp.status), resp.status, code);
   }
   return data;

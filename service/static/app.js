@@ -1,7 +1,7 @@
 // Glimpse page: search (text, example image, both), filters, results with explanations,
 // follow-up chat, uploads with per-file progress, and detail views.
 
-import { getJSON, request } from "./api.js";
+import { apiKey, getJSON, request, setApiKey } from "./api.js";
 import { Chat } from "./chat.js";
 import { Detail } from "./detail.js";
 import { renderCard } from "./results.js";
@@ -128,7 +128,7 @@ async function search() {
   }
   try {
     const t0 = performance.now();
-    const res = await request("POST", "/v1/search", body);
+    const res = await request("POST", state.queryImage ? "/v1/search/image" : "/v1/search", body);
     show(res, text, performance.now() - t0);
   } catch (e) {
     setStatus(e.message, true);
@@ -167,6 +167,33 @@ function show(res, text, ms) {
 }
 
 els.form.addEventListener("submit", (ev) => { ev.preventDefault(); search(); });
+
+// ---- API key (servers with keys on): asked for on a 401, kept for this tab ----
+
+const keyForm = $("#key-form");
+
+function showKeyForm(message) {
+  keyForm.hidden = false;
+  $("#key-forget").hidden = !apiKey();
+  $("#key-hint").textContent = message || "";
+}
+
+window.addEventListener("glimpse:key-needed", (ev) => {
+  showKeyForm(ev.detail?.hadKey ? "This key was refused; enter another." : "This server needs an API key.");
+});
+keyForm.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const key = $("#api-key").value.trim();
+  if (!key) return;
+  setApiKey(key);
+  $("#api-key").value = "";
+  showKeyForm("Key saved for this tab.");
+  boot();
+});
+$("#key-forget").addEventListener("click", () => {
+  setApiKey("");
+  showKeyForm("Key forgotten.");
+});
 
 // ---- header status; open the upload panel when the library is empty ----
 

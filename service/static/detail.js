@@ -1,7 +1,7 @@
 // The detail dialog: a larger view with its boxes; a video with its shots (click a shot to
 // jump there); a document page with its extracted text, tables, key-values and chart data.
 
-import { getJSON, getMedia } from "./api.js";
+import { getJSON, getMedia, request, withQuery } from "./api.js";
 import { drawBoxes } from "./boxes.js";
 import { fmtRange, h } from "./util.js";
 
@@ -37,7 +37,7 @@ export class Detail {
   }
 
   figure(m, view, { boxes = true } = {}) {
-    const img = h("img", { src: `${view ? view.thumbnail_url : m.thumbnail_url}?size=1024`, alt: view?.caption || m.filename || "" });
+    const img = h("img", { src: withQuery(view ? view.thumbnail_url : m.thumbnail_url, { size: 1024 }), alt: view?.caption || m.filename || "" });
     const frame = h("div.thumb.big", {}, img);
     if (view && boxes) {
       const objs = (view.objects || []).map((o) => ({ label: o.label, box: o.box }));
@@ -60,7 +60,7 @@ export class Detail {
       if (view.tags?.length) out.push(h("ul.tags", { "aria-label": "Tags" }, view.tags.slice(0, 12).map((t) => h("li", {}, `${t.label} ${(t.score * 100).toFixed(0)}%`))));
       if (view.ocr?.length) out.push(h("details", {}, h("summary", {}, `Text found (${view.ocr.length} lines)`), h("pre.ocr", {}, view.ocr.map((o) => o.text).join("\n"))));
     }
-    out.push(h("p", {}, h("a", { href: `/v1/media/${encodeURIComponent(m.media_id)}/file`, download: m.filename || "" }, "Download the original")));
+    out.push(h("p", {}, h("a", { href: m.file_url, download: m.filename || "" }, "Download the original")));
     return out;
   }
 
@@ -69,7 +69,7 @@ export class Detail {
   }
 
   async video(m, r) {
-    const video = h("video.detail-video", { controls: true, muted: true, playsInline: true, preload: "metadata", src: `/v1/media/${encodeURIComponent(m.media_id)}/file` });
+    const video = h("video.detail-video", { controls: true, muted: true, playsInline: true, preload: "metadata", src: m.file_url });
     const seek = (t) => {
       const go = () => { video.currentTime = t; video.play().catch(() => {}); };
       if (video.readyState >= 1) go(); else video.addEventListener("loadedmetadata", go, { once: true });
@@ -138,11 +138,32 @@ function table(rows, caption) {
     h("tbody", {}, rest.map((r) => h("tr", {}, r.map((c) => h("td", {}, c ?? "")))))));
 }
 
-function downloads(base, kind, m, view) {
+// Downloads go through fetch (with the API key header when keys are on), never a bare link
+// that would need the key in its URL.
+function saveAs(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function downloads(base, kind, m, view, data) {
   const stem = `${(m.filename || m.media_id).replace(/\.[^.]+$/, "")}-p${view.idx}-${kind}`;
+  const json = () => saveAs(`${stem}.json`, new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
+  const csv = async (ev) => {
+    const btn = ev.currentTarget;
+    try {
+      const text = await request("GET", `${base}&format=csv`);
+      saveAs(`${stem}.csv`, new Blob([text], { type: "text/csv" }));
+    } catch (e) {
+      btn.after(h("span.error", { role: "alert" }, ` ${e.message}`));
+    }
+  };
   return h("p.downloads", {},
-    h("a.button.small", { href: base, download: `${stem}.json` }, "Download JSON"),
-    kind === "tables" ? h("a.button.small", { href: `${base}&format=csv`, download: `${stem}.csv` }, "Download CSV") : null);
+    h("button.button.small", { type: "button", onclick: json }, "Download JSON"),
+    kind === "tables" ? h("button.button.small", { type: "button", onclick: csv }, "Download CSV") : null);
 }
 
 export function renderExtract(kind, data, base, m, view) {
@@ -169,6 +190,6 @@ export function renderExtract(kind, data, base, m, view) {
   } else {
     out.push(data.text ? h("pre.ocr", {}, data.text) : h("p.muted", {}, "No text found on this page."));
   }
-  out.push(...warn, downloads(base, kind, m, view));
+  out.push(...warn, downloads(base, kind, m, view, data));
   return out;
 }

@@ -60,7 +60,7 @@ export function playMoment(card, r, start) {
       "aria-label": `Video ${r.filename || r.media_id} from ${fmtTime(t0)}`,
     });
     video.dataset.tStart = String(t0);
-    video.src = `/v1/media/${encodeURIComponent(r.media_id)}/file#t=${t0}`;
+    video.src = `${r.file_url}#t=${t0}`;
     frame.querySelector("img")?.setAttribute("hidden", "");
     frame.querySelector(".play-overlay")?.setAttribute("hidden", "");
     frame.classList.add("playing");
@@ -74,6 +74,13 @@ export function playMoment(card, r, start) {
   if (video.readyState >= 1) go();
   else video.addEventListener("loadedmetadata", go, { once: true });
   return video;
+}
+
+// set through the CSSOM: the page's CSP (style-src 'self') refuses inline style attributes
+function widthFill(width) {
+  const fill = h("span.fill");
+  fill.style.width = width;
+  return fill;
 }
 
 export function renderCard(r, i, { onOpen }) {
@@ -112,7 +119,7 @@ export function renderCard(r, i, { onOpen }) {
     h("p.meta", {}, h("span.kind-tag", {}, kind), h("span.filename", { title: name }, name + where)),
     rel !== null
       ? h("div.score", { title: `score ${r.score}${r.similarity != null ? `, similarity ${r.similarity}` : ""}` },
-        h("span.bar", { "aria-hidden": "true" }, h("span.fill", { style: `width:${pct(rel)}` })),
+        h("span.bar", { "aria-hidden": "true" }, widthFill(pct(rel))),
         h("span.score-text", {}, `${pct(rel)} relevant`))
       : h("div.score", {}, h("span.score-text", {}, `score ${(+r.score).toFixed(3)}`)),
     r.tags && r.tags.length

@@ -1,7 +1,7 @@
 // Drag-and-drop upload: one request per file (so each has its own progress bar), then the
 // indexing job is polled until done or failed. Errors are shown per file in plain words.
 
-import { errorMessage, getJSON } from "./api.js";
+import { authHeaders, errorMessage, getJSON } from "./api.js";
 import { fmtBytes, h, sleep } from "./util.js";
 
 const STAGE_WORDS = {
@@ -99,6 +99,7 @@ export class Uploader {
       fd.append("files", file, file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", "/v1/media");
+      for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
       xhr.responseType = "json";
       this.set(row, "uploading", "Uploading 0%", 0);
       xhr.upload.onprogress = (ev) => {

@@ -125,9 +125,12 @@ class PageKit:
 
 
 def new_page(browser: Any, base_url: str, name: str,
-             viewport: tuple[int, int] = (1280, 900)) -> tuple[Any, PageKit]:
+             viewport: tuple[int, int] = (1280, 900),
+             bypass_csp: bool = True) -> tuple[Any, PageKit]:
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the page's CSP
+    # (script-src 'self') forbids; test_page_keys.py runs under the real policy
     ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                              base_url=base_url)
+                              base_url=base_url, bypass_csp=bypass_csp)
     ctx.set_default_timeout(60_000)
     page = ctx.new_page()
     console = Console()
