@@ -248,6 +248,28 @@ def test_score_is_calibrated_and_needs_no_pixels(clip_model: Any) -> None:
     assert rel[0] > 0.95 and rel[1] == pytest.approx(0.5) and rel[2] < 0.01
 
 
+def test_glm_describer_keeps_its_captions_and_scores(tiny_clip_dir: Path,
+                                                     tmp_path: Path) -> None:
+    """With a generative describer (the glm backend's tiny random checkpoint): its generated
+    caption stays, CLIP adds the tags and the vectors, and reranking is the generator's."""
+    import glm_fixture
+
+    from indexer.models.clip import ClipModel
+
+    glm = glm_fixture.load_tiny_glm(glm_fixture.build_tiny_glm(tmp_path / "glm"),
+                                    max_new_tokens=4)
+    m = ClipModel(clip_fixture.load_clip(tiny_clip_dir), glm, tmp_path / "cache")
+    assert m.generative is True and m.generator is glm and m.spaces == {"semantic": 16}
+    view = ViewInput("g", _images(1, seed=9)[0])
+    (enc,) = m.encode_views([view])
+    (own,) = glm.encode_views([view])
+    assert enc.description.caption == own.description.caption  # the generated caption
+    assert enc.description.extra["tagger"] == m.model_id
+    assert set(enc.vectors) == {"semantic"} and enc.vectors["semantic"].shape == (16,)
+    assert m.score("a red car", view, enc.description) == pytest.approx(
+        glm.score("a red car", view, enc.description))
+
+
 def test_factory_puts_clip_beside_each_describe_backend(tiny_clip_dir: Path) -> None:
     from indexer.models import build_model
     from indexer.models.clip import ClipModel
