@@ -223,3 +223,47 @@ class Verifier:
 
 def satisfied_share(checks: Sequence[Check]) -> float:
     return float(np.mean([c.satisfied for c in checks])) if checks else 0.0
+
+
+def check_whole_image(model: VisionLanguageModel, image: Image.Image, plan: Plan
+                      ) -> tuple[list[Check], dict[str, float]]:
+    """Checks for an image whose layout nobody told us (a diffusion or hosted backend): the
+    model describes the whole image; counts and relations need detector boxes of the class,
+    colours are measured inside those boxes, the scene is a tag. What the description cannot
+    show is reported unconfirmed."""
+    view = ViewInput("generated", image)
+    d = model.encode_views([view])[0].description
+    checks: list[Check] = []
+    boxes: dict[int, list[Box]] = {}
+    for g, o in enumerate(plan.objects):
+        objs = _object_matches(d, o.noun)
+        tags = _tag_matches(d, o.noun)
+        boxes[g] = [m.box for m in objs if m.box is not None]
+        ev = [m.as_evidence("generated") for m in objs + tags]
+        if objs:
+            ok, why = len(objs) == o.count, f"{len(objs)} detected"
+        elif tags and o.count == 1:
+            ok, why = True, "named by the classifier (no box)"
+        else:
+            ok, why = False, "not recognised" if not tags else "named, but not countable"
+        checks.append(Check(f"{o.count} {o.noun}", "count", ok, ev, why))
+        if o.colour:
+            names = []
+            for bx in boxes[g]:
+                crop = image.crop((round(bx.x0), round(bx.y0), round(bx.x1), round(bx.y1)))
+                names.append(colour_name(crop.convert("RGBA"))[0])
+            checks.append(Check(f"{o.noun} is {o.colour}", "colour",
+                                bool(names) and all(n == o.colour for n in names),
+                                [{"measured": n} for n in names],
+                                "dominant colour inside each detected box"))
+    for r in plan.relations:
+        a, b = boxes[r.subject], boxes[r.object]
+        ok = bool(a and b) and group_relation_holds(r.kind, a, b)
+        checks.append(Check(r.words(plan), "relation", ok,
+                            [{"subject": [x.as_list() for x in a],
+                              "object": [x.as_list() for x in b]}] if a and b else [],
+                            "between detected boxes" if a and b else "no boxes to compare"))
+    if plan.scene is not None:
+        checks.append(Verifier._scene(plan.scene.noun, d, None, None))
+    scores = {"prompt_relevance": round(float(model.score(plan.prompt, view, d)), 4)}
+    return checks, scores
