@@ -84,7 +84,7 @@ def build_generator(core: Glimpse, backend: str) -> Generator:
         case "openai":
             from indexer.generation.openai_images import OpenAIImagesGenerator
 
-            return OpenAIImagesGenerator.from_settings(g)
+            return OpenAIImagesGenerator.from_settings(g, core.model)
     raise InvalidRequest(f"unknown generation backend {backend!r}; use one of "
                          f"{', '.join(BACKENDS)}")
 

@@ -171,3 +171,10 @@ def test_tenants_generate_from_their_own_media_only(settings, cpu_model, capsys,
         assert r.status_code == 404
         assert c.get("/v1/generations", headers=_h(keys["acme"])).json()["generations"] == []
         assert c.post("/v1/generations", json={"prompt": "a cat"}).status_code == 401
+
+
+def test_a_backend_that_is_not_configured_is_a_clear_503(client: TestClient) -> None:
+    r = client.post("/v1/generations", json={"prompt": "a cat", "backend": "diffusion"})
+    assert r.status_code == 503 and "DIFFUSION_PATH" in r.json()["error"]["message"]
+    r = client.post("/v1/generations", json={"prompt": "a cat", "backend": "openai"})
+    assert r.status_code == 503 and "IMAGES_BASE_URL" in r.json()["error"]["message"]
