@@ -330,8 +330,10 @@ def test_configmap_and_secret_values_load_into_settings(monkeypatch: pytest.Monk
         config = _one(_render(directory), "ConfigMap", "glimpse-config")["data"]
         assert all(k.startswith("GLIMPSE_") for k in config)
         # The Postgres password lives in the Secret, never in the ConfigMap.
-        assert "GLIMPSE_CATALOG__URL" not in config and "GLIMPSE_API_TOKEN" not in config
-        settings = _settings_from({**config, **secret}, monkeypatch)
+        assert "GLIMPSE_CATALOG__URL" not in config and "GLIMPSE_ADMIN_KEY" not in config
+        real = {**secret, "GLIMPSE_ADMIN_KEY": "0f" * 32}  # what `openssl rand -hex 32` gives
+        settings = _settings_from({**config, **real}, monkeypatch)
+        assert settings.admin_key == "0f" * 32
         assert settings.environment == "production"
         assert settings.vectors.backend == "qdrant" and settings.vectors.qdrant_url
         assert settings.uses_broker
@@ -343,7 +345,10 @@ def test_configmap_and_secret_values_load_into_settings(monkeypatch: pytest.Monk
 def test_compose_env_loads_into_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     services = _compose()["services"]
     for name in ("api", "worker-ingest", "worker-model", "worker-model-vllm", "migrate"):
-        settings = _settings_from(_compose_env(services[name]), monkeypatch)
+        env = _compose_env(services[name])
+        assert "GLIMPSE_ADMIN_KEY" in env  # from deploy/.env; its placeholder is refused
+        env["GLIMPSE_ADMIN_KEY"] = "0f" * 32
+        settings = _settings_from(env, monkeypatch)
         assert settings.catalog_url.startswith("postgresql+psycopg://")
         assert settings.queue.broker_url == "redis://redis:6379/0"
         assert settings.vectors.qdrant_url == "http://qdrant:6333"
@@ -694,3 +699,21 @@ def test_no_latest_tags_and_no_secrets_in_committed_config() -> None:
                 assert not s.endswith(":latest"), f"{path}: unpinned image {s}"
     config = _one(_render(K8S_BASE), "ConfigMap", "glimpse-config")["data"]
     assert not any("password" in v.lower() for v in config.values())
+
+
+def test_admin_key_comes_from_the_secret_and_placeholders_are_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No shared token any more: the deployment's secret holds an admin API key, which the
+    settings refuse while it is the example's placeholder (so the example cannot ship)."""
+    secret = _load_all(K8S_BASE / "secret.example.yaml")[0]["stringData"]
+    assert "GLIMPSE_API_TOKEN" not in secret and "GLIMPSE_ADMIN_KEY" in secret
+    with pytest.raises(ValueError, match="GLIMPSE_ADMIN_KEY"):
+        _settings_from(dict(secret), monkeypatch)
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    assert "GLIMPSE_ADMIN_KEY: ${GLIMPSE_ADMIN_KEY:?" in compose
+    assert "GLIMPSE_API_TOKEN" not in compose
+    env_example = (ROOT / "deploy" / ".env.example").read_text()
+    placeholder = next(line.split("=", 1)[1] for line in env_example.splitlines()
+                       if line.startswith("GLIMPSE_ADMIN_KEY="))
+    with pytest.raises(ValueError, match="GLIMPSE_ADMIN_KEY"):
+        _settings_from({"GLIMPSE_ADMIN_KEY": placeholder}, monkeypatch)
