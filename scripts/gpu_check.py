@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Run the `glm` backend protocol on a tiny GLM-4.5V-architecture model, and the `clip` embed
-backend on tiny CLIP/SigLIP models, on the GPU, and print timings.
+"""Run the `glm` backend protocol on a tiny GLM-4.5V-architecture model, the `clip` embed
+backend on tiny CLIP/SigLIP models, and the `diffusion` generation backend on a tiny Stable
+Diffusion pipeline, on the GPU, and print timings (`--only diffusion` for that part).
 
 On a GPU box: `python scripts/gpu_check.py` (glm in bf16, clip in fp16 on CUDA, about a minute
 once torch is imported; `--only clip` or `--only glm` for one part). Here, without a GPU:
@@ -140,9 +141,48 @@ def clip_check(device: str, dtype: str, n_images: int, twin: bool) -> bool:
     return ok
 
 
+def diffusion_check(device: str, steps: int = 20, side: int = 256) -> bool:
+    """The diffusion generation backend (diffusers Stable Diffusion, text-to-image and the
+    grounded img2img path) on a tiny random pipeline on `device` (fp16 on CUDA): runs, is
+    finite, and repeats with the seed. Returns whether every check passed."""
+    import numpy as np
+    from PIL import Image
+
+    from indexer.generation.base import Generated, SourceUse
+    from indexer.generation.diffusion import DiffusionGenerator
+    from indexer.generation.tiny_diffusion import build_tiny_pipeline
+
+    class Composition:  # stands in for the cpu backend's composition of indexed instances
+        name = "cpu"
+
+        def generate(self, prompt: str, seed: int, *, size: tuple[int, int] = (512, 512),
+                     tenant: str = "default") -> Generated:
+            img = Image.new("RGB", size, (235, 235, 235))
+            img.paste((180, 90, 40), (size[0] // 8, size[1] // 3, size[0] // 2, size[1] - 8))
+            return Generated(img, "cpu", {}, [SourceUse("object", "dog", "m_x", "m_x:0")])
+
+    with tempfile.TemporaryDirectory(prefix="diffusion-gpu-check-") as tmp:
+        path = build_tiny_pipeline(Path(tmp) / "sd")
+        ok = True
+        for mode, grounding in (("text", None), ("grounded", Composition())):
+            g = DiffusionGenerator(str(path), grounding=grounding, device=device, steps=steps)
+            g.generate("a dog next to a cat", 0, size=(side, side))  # load + warm-up
+            t0 = time.perf_counter()
+            a = g.generate("a dog next to a cat", 1, size=(side, side))
+            ms = (time.perf_counter() - t0) * 1000
+            b = g.generate("a dog next to a cat", 1, size=(side, side))
+            arr = np.asarray(a.image, dtype=np.float32)
+            same = np.array_equal(np.asarray(a.image), np.asarray(b.image))
+            good = a.image.size == (side, side) and bool(np.isfinite(arr).all()) and same
+            print(f"diffusion {mode} on {g.device}: {ms:.0f} ms/image at {side}px, {steps} "
+                  f"steps; repeatable {same}; {'ok' if good else 'FAIL'}")
+            ok = ok and good
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="all", choices=["all", "glm", "clip"])
+    ap.add_argument("--only", default="all", choices=["all", "glm", "clip", "diffusion"])
     ap.add_argument("--clip-images", type=int, default=32)
     ap.add_argument("--no-clip-twin", action="store_true",
                     help="skip the ViT-B/32-shaped random model (about 600 MB in a temp dir)")
@@ -174,6 +214,12 @@ def main() -> int:
         clip_ok = clip_check(device, args.dtype, args.clip_images, not args.no_clip_twin)
         print("CLIP OK" if clip_ok else "CLIP FAIL")
         if args.only == "clip":
+            return 0 if clip_ok else 1
+    if args.only in ("all", "diffusion"):
+        diffusion_ok = diffusion_check(device)
+        print("DIFFUSION OK" if diffusion_ok else "DIFFUSION FAIL")
+        clip_ok = clip_ok and diffusion_ok  # the exit status covers every part that ran
+        if args.only == "diffusion":
             return 0 if clip_ok else 1
     fx = _fixture_module()
     side = args.image_side
