@@ -77,6 +77,7 @@ async def get(generation_id: GenId, svc: GenerationsDep, core: CoreDep, who: Rea
         r["thumbnail_url"] = sign(f"/v1/media/{r['media_id']}/thumbnail")
         for p in r["provenance"]:
             p["thumbnail_url"] = sign(f"/v1/media/{p['media_id']}/thumbnail")
+            p["file_url"] = sign(f"/v1/media/{p['media_id']}/file")
     return out
 
 

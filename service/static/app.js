@@ -3,6 +3,7 @@
 
 import { apiKey, getJSON, request, setApiKey } from "./api.js";
 import { Chat } from "./chat.js";
+import "./create.js"; // the Create panel wires itself
 import { Detail } from "./detail.js";
 import { renderCard } from "./results.js";
 import { Uploader } from "./upload.js";
