@@ -22,7 +22,7 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery", "quality", "generate")
+            "embed", "celery", "quality", "generate", "security")
 
 
 def peak_rss_mb() -> float:
@@ -274,6 +274,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
         from indexer.bench.generate import bench_generate
 
         return bench_generate(settings, quick=quick)
+    if sec == "security":
+        from service.bench import bench_security  # drives the HTTP app (service/)
+
+        return bench_security(settings, quick=quick)
     if sec == "celery":
         from workers.bench import bench_celery
 
