@@ -116,6 +116,7 @@ def bench_security(settings: Settings, *, quick: bool = False) -> dict[str, Any]
             out["leaks"] = _leak_run(c, {"acme": ka, "globex": kb}, own,
                                      n=1000 if quick else 2000)
             out["auth_overhead"] = _auth_overhead(c, app, ka, n=100 if quick else 300)
+            out["follow_up_turns"] = _turn_growth(c, app, ka, turns=100 if quick else 200)
             out["pdf_bomb"] = _pdf_bomb(c, ka)
     out["uploads_20x100mb"] = _concurrent_uploads(settings, model, n=20,
                                                   size=(20 if quick else 100) * MB)
@@ -214,6 +215,32 @@ def _leak_run(c: Any, keys: dict[str, str], own: dict[str, dict[str, list[str]]]
     return {"requests": n, "leaks": len(leaks), "examples": leaks[:10],
             "per_route": dict(sorted(per_route.items())),
             "statuses": dict(sorted(statuses.items()))}
+
+
+def _turn_growth(c: Any, app: Any, key: str, turns: int) -> dict[str, Any]:
+    """Follow-up latency early and late in one long session, now (the last few turns read)
+    and as before (every earlier turn read back each turn), on two sessions alike."""
+    store = app.state.core.conversations.store
+    qs = ["how many people are in the first one?", "which of these has a cat?",
+          "what text is in the second one?", "and the third one?"]
+    out: dict[str, Any] = {}
+    for mode in ("now", "before_all_turns"):
+        real = store.recent_turns
+        if mode != "now":
+            store.recent_turns = lambda sid, n: store.turns(sid)
+        sid = c.post("/v1/search", json={"text": "coffee", "k": 5},
+                     headers=_h(key)).json()["session_id"]
+        ms: list[float] = []
+        for i in range(turns):
+            r = c.post(f"/v1/sessions/{sid}/messages", json={"question": qs[i % len(qs)]},
+                       headers=_h(key))
+            assert r.status_code == 200, r.text
+            ms.append(float(r.json()["latency_ms"]))
+        store.recent_turns = real
+        out[mode] = {"first_20_p50_ms": round(statistics.median(ms[:20]), 2),
+                     "last_20_p50_ms": round(statistics.median(ms[-20:]), 2)}
+    out["turns"] = turns
+    return out
 
 
 def _auth_overhead(c: Any, app: Any, key: str, n: int) -> dict[str, Any]:
