@@ -178,8 +178,8 @@ class CompositionGenerator:
         out: list[_Instance] = []
         if obj.colour:
             order = self._by_colour(lib, order, obj.colour)
-        else:  # among the first few, sources with their own alpha cut cleanest
-            head = order[:COLOUR_LOOKAHEAD]
+        else:  # among the first few equally supported, sources with alpha cut cleanest
+            head = [c for c in order[:COLOUR_LOOKAHEAD] if c.tier == order[0].tier]
             cuts = {c: self._cut(lib, c) for c in head}
             alpha = [c for c in head if (cu := cuts[c]) is not None and cu.method == "alpha"]
             order = alpha + [c for c in order if c not in alpha]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageOps
@@ -33,6 +33,7 @@ class Candidate:
     score: float
     source: str  # classifier | hierarchy | detector ...
     box: Box | None  # None: the whole view is the instance
+    tier: int = 0  # 0 best: how much of the index's evidence agrees (see candidates)
 
 
 class IndexLibrary:
@@ -89,9 +90,13 @@ class IndexLibrary:
         # when the detector has boxed the concept anywhere in the index, it is a class the
         # detector knows: sources where it found the object come first (the verifier will
         # only accept an instance the detector boxes in the composition too)
+        # (a detector box the classifier agrees with, on the same view, comes before a bare
+        # box: CenterNet has called an avocado a cat)
         boxed = any(c.source == "detector" for c in best.values())
-        return sorted(best.values(), key=lambda c: (
-            boxed and c.source != "detector", -_rank_score(c), c.view_id))
+        agreed = {c.view_id for c in out if c.source in ("classifier", "hierarchy")}
+        tiered = [replace(c, tier=2 * (boxed and c.source != "detector")
+                          + (boxed and c.view_id not in agreed)) for c in best.values()]
+        return sorted(tiered, key=lambda c: (c.tier, -_rank_score(c), c.view_id))
 
     def backgrounds(self, scene: str, *, k: int = 40) -> list[Candidate]:
         """Whole views whose tags name the scene, best first."""
