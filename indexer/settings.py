@@ -128,16 +128,16 @@ class GenerationSettings(BaseModel):
     max_n: int = 4  # images per request
     max_side: int = 1024  # px, each side
     max_attempts: int = 4  # cpu: compose-and-verify attempts per image
-    blend: Literal["alpha", "seamless"] = "alpha"
+    blend: Literal["alpha", "seamless"] = "alpha"  # cpu: alpha compositing or cv2.seamlessClone
     # diffusion: a local diffusers pipeline folder (never downloaded at run time)
     diffusion_path: str | None = None
-    diffusion_device: str = "auto"
-    diffusion_steps: int = 30
+    diffusion_device: str = "auto"  # auto: cuda when available, else cpu
+    diffusion_steps: int = 30  # denoising steps per image
     # openai: base URL of the images API (".../v1"), its key and model name
     images_base_url: str | None = None
-    images_api_key: str = "EMPTY"
-    images_model: str = "gpt-image-1"
-    images_timeout_s: float = 120.0
+    images_api_key: str = "EMPTY"  # sent as the Bearer key
+    images_model: str = "gpt-image-1"  # the `model` of the request
+    images_timeout_s: float = 120.0  # per request
 
 
 class SearchSettings(BaseModel):
