@@ -22,7 +22,7 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery", "quality", "generate", "security")
+            "embed", "celery", "quality", "generate", "security", "memory")
 
 
 def peak_rss_mb() -> float:
@@ -260,6 +260,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
 
         return bench_documents(n_pages=2 if quick else 3, n_tables=2 if quick else 4,
                                n_charts=3 if quick else 6)
+    if sec == "memory":
+        from indexer.bench.memory import bench_memory
+
+        return bench_memory(n_images=10)
     if sec == "embed":
         from indexer.bench.embed import bench_embed
 
