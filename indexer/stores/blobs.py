@@ -11,6 +11,8 @@ from pathlib import Path
 
 from indexer.errors import MediaTooLarge, NotFound
 
+_HEX = frozenset("0123456789abcdef")
+
 
 class BlobStore:
     def __init__(self, root: Path) -> None:
@@ -20,6 +22,10 @@ class BlobStore:
         self.tmp.mkdir(exist_ok=True)
 
     def path(self, sha256: str) -> Path:
+        # a name that is not a full hex digest would land on a folder ("" is the root
+        # itself): an upload whose hash never finished once became a catalog row so
+        if len(sha256) != 64 or not _HEX.issuperset(sha256):
+            raise NotFound(f"blob {sha256[:12]!r} is not a sha256 name")
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def exists(self, sha256: str) -> bool:
@@ -51,7 +57,11 @@ class BlobStore:
 
     def commit(self, tmp_path: Path, sha256: str) -> Path:
         """Move a spooled file into place under its hash (no-op if the blob exists)."""
-        dest = self.path(sha256)
+        try:
+            dest = self.path(sha256)
+        except NotFound:
+            tmp_path.unlink(missing_ok=True)
+            raise
         if dest.exists():
             tmp_path.unlink(missing_ok=True)
             return dest

@@ -226,3 +226,20 @@ def test_security_headers_and_active_content_as_attachment(client: TestClient) -
     png = client.get(f"/v1/media/{items['c.png']['media_id']}/file")
     assert png.headers["content-disposition"].startswith("inline")
     assert png.headers["x-content-type-options"] == "nosniff"
+
+
+def test_blob_store_refuses_names_that_are_not_digests(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from indexer.errors import NotFound
+    from indexer.stores.blobs import BlobStore
+
+    store = BlobStore(tmp_path / "blobs")
+    for bad in ("", "abc", "../" * 22, "g" * 64):
+        with pytest.raises(NotFound):
+            store.open_path(bad)
+    tmp = store.tmp / "spooled"
+    tmp.write_bytes(b"x")
+    with pytest.raises(NotFound):
+        store.commit(tmp, "")
+    assert not tmp.exists() and store.root.is_dir()
