@@ -306,6 +306,9 @@ def bench_video(n_videos: int = 8, seed: int = 1000) -> dict[str, object]:
             "full_decode": _cut_scores(tmp, n_videos, seed, fast=False),
             "fast_decode": _cut_scores(tmp, n_videos, seed, fast=True),
         }
+        from indexer.bench.scenedetect_compare import compare_shot_detectors
+
+        cuts["vs_pyscenedetect"] = compare_shot_detectors(tmp, n_videos, seed)
     return {
         "speed": speed,
         "cuts": cuts,
