@@ -84,6 +84,8 @@ class MediaOut(BaseModel):
     height: int | None
     duration_s: float | None
     filename: str | None
+    origin: str = Field(default="upload", description="upload | generated (made by "
+                        "/v1/generations)")
     status: str
     error: str | None
     warnings: list[Any]

@@ -106,6 +106,7 @@ def media_out(m: MediaRow, views: list[ViewRecord], sign: Signer) -> MediaOut:
     return MediaOut(
         media_id=m.id, kind=m.kind, mime=m.mime, size=m.size, sha256=m.sha256,
         width=m.width, height=m.height, duration_s=m.duration_s, filename=m.filename,
+        origin=m.origin or "upload",
         status=m.status, error=m.error, warnings=m.warnings or [], created_at=m.created_at,
         thumbnail_url=sign(f"/v1/media/{m.id}/thumbnail"),
         file_url=sign(f"/v1/media/{m.id}/file"), views=[_view_out(v, sign) for v in views],
@@ -130,6 +131,19 @@ def _thumb(core, sha: str, max_side: int) -> Response:  # type: ignore[no-untype
     img = load_rgb(core.blobs.open_path(sha), core.settings.limits, max_side=max_side)
     return Response(thumbnail_jpeg(img, max_side), media_type="image/jpeg",
                     headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.delete("/{media_id}", status_code=204, response_class=Response,
+               responses={403: {"model": ErrorBody}, 404: {"model": ErrorBody}})
+def delete_media(media_id: str, core: CoreDep, cat: ScopedDep, who: Writer) -> Response:
+    """Remove a media: its catalog rows, vectors, and the blobs nothing else uses (a write
+    key of its own tenant; another tenant's id is 404)."""
+    cat.media(media_id)
+    core.vectors.delete_media(media_id)
+    for sha in core.catalog.delete_media(media_id):
+        core.blobs.delete(sha)
+    core.vectors.flush()
+    return Response(status_code=204)
 
 
 @router.get("/{media_id}/thumbnail", response_class=Response)

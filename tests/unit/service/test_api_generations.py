@@ -71,6 +71,8 @@ def test_generate_store_search_and_repeat(client: TestClient, cat_and_cup: dict[
     wait_jobs(client, [res["ingest_job_id"]])
     m = client.get(f"/v1/media/{mid}").json()
     assert m["status"] == "ready" and m["width"] == 384 and m["height"] == 256
+    assert m["origin"] == "generated"
+    assert client.get(f"/v1/media/{cat_and_cup['chelsea.jpg']}").json()["origin"] == "upload"
     png = client.get(f"/v1/media/{mid}/file").content
     assert Image.open(io.BytesIO(png)).size == (384, 256)
     # searchable, and excluded or selected by the filter
