@@ -348,6 +348,28 @@ class Catalog:
         with self.session() as s:
             s.execute(update(MediaRow).where(MediaRow.id == media_id).values(**values))
 
+    def delete_media(self, media_id: str) -> list[str]:
+        """Remove a media with its views (and their full-text rows), jobs and extractions.
+        Returns the blob names no remaining media or view refers to (safe to delete: the
+        same bytes uploaded by another tenant share one blob)."""
+        with self.session() as s:
+            row = s.get(MediaRow, media_id)
+            if row is None:
+                raise NotFound(f"media {media_id!r} not found")
+            views = list(s.scalars(select(ViewRow).where(ViewRow.media_id == media_id)))
+            shas = {row.sha256} | {v.image_sha256 for v in views if v.image_sha256}
+            self._fts_delete(s, [v.id for v in views])
+            s.execute(delete(ExtractionRow).where(
+                ExtractionRow.view_id.in_([v.id for v in views])))
+            s.execute(delete(ViewRow).where(ViewRow.media_id == media_id))
+            s.execute(delete(JobRow).where(JobRow.media_id == media_id))
+            s.execute(delete(MediaRow).where(MediaRow.id == media_id))
+            s.flush()
+            used = set(s.scalars(select(MediaRow.sha256).where(MediaRow.sha256.in_(shas))))
+            used |= set(s.scalars(select(ViewRow.image_sha256)
+                                  .where(ViewRow.image_sha256.in_(shas))))
+        return sorted(shas - used)
+
     def count_media(self, status: str | None = None) -> int:
         with self.session() as s:
             q = select(func.count()).select_from(MediaRow)

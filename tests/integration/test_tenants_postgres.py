@@ -90,3 +90,8 @@ def test_two_tenants_on_postgres(tmp_path: Path, pg_url: str, model_ocr_off: Any
         store.revoke(a_info.id)
         assert c.get("/v1/media", headers=_h(a)).status_code == 401
         assert c.get("/v1/media", headers=_h(b)).status_code == 200
+        # delete: the owner only; the catalog rows go in one transaction on Postgres
+        assert c.delete(f"/v1/media/{theirs}", headers=_h(ro)).status_code == 403  # read scope
+        assert c.delete(f"/v1/media/{theirs}", headers=_h(b)).status_code == 204
+        assert c.get(f"/v1/media/{theirs}", headers=_h(b)).status_code == 404
+        assert c.get("/v1/media", headers=_h(b)).json() == []

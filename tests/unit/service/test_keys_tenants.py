@@ -285,3 +285,33 @@ def test_json_wait_jobs_helper_still_works_in_no_key_mode(client: TestClient) ->
     r = client.post("/v1/media", files=[("files", ("a.png", _png((9, 9, 9))))])
     done = wait_jobs(client, [r.json()["items"][0]["job_id"]])
     assert next(iter(done.values()))["status"] == "done"
+
+
+def test_delete_needs_write_scope_and_the_owner(app_client: TestClient,
+                                                two_tenants: dict[str, Any]) -> None:
+    keys, media = two_tenants["keys"], two_tenants["media"]
+    core = app_client.app.state.core  # type: ignore[attr-defined]
+    mid = media["acme"]["media_id"]
+    # globex uploads the very same bytes: one blob, two tenants' media
+    same = app_client.post("/v1/media", headers=_h(keys["globex"]), files=[
+        ("files", ("coffee.jpg", (SAMPLES / "coffee.jpg").read_bytes()))]).json()["items"][0]
+    wait = time.monotonic() + 120
+    while app_client.get(f"/v1/jobs/{same['job_id']}", headers=_h(keys["globex"])).json()[
+            "status"] not in ("done", "failed"):
+        assert time.monotonic() < wait
+        time.sleep(0.1)
+    sha = app_client.get(f"/v1/media/{mid}", headers=_h(keys["acme"])).json()["sha256"]
+    assert app_client.delete(f"/v1/media/{mid}", headers=_h(keys["acme_read"])).status_code \
+        == 403
+    assert app_client.delete(f"/v1/media/{mid}", headers=_h(keys["globex"])).status_code == 404
+    assert app_client.delete(f"/v1/media/{mid}", headers=_h(keys["acme"])).status_code == 204
+    assert app_client.get(f"/v1/media/{mid}", headers=_h(keys["acme"])).status_code == 404
+    res = app_client.post("/v1/search", json={"text": "coffee"}, headers=_h(keys["acme"]))
+    assert mid not in {r["media_id"] for r in res.json()["results"]}
+    # the other tenant's copy keeps its bytes
+    assert core.blobs.exists(sha)
+    f = app_client.get(f"/v1/media/{same['media_id']}/file", headers=_h(keys["globex"]))
+    assert f.status_code == 200 and f.content == (SAMPLES / "coffee.jpg").read_bytes()
+    assert app_client.delete(f"/v1/media/{same['media_id']}",
+                             headers=_h(keys["globex"])).status_code == 204
+    assert not core.blobs.exists(sha)
