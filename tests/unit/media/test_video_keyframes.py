@@ -129,7 +129,7 @@ def test_soft_timeout_returns_partial_prefix(
 def test_fast_decode_keeps_cuts_within_tenth_of_second(
     video_cuts: tuple[Path, list[TruthBoundary]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexer.media.video as video
+    import indexer.media.video.keyframes as video  # where extract_keyframes reads it
 
     path, truth = video_cuts
     assert extract_keyframes(path, max_gap_s=100.0).frame_exact  # small video: exact by default
