@@ -5,13 +5,15 @@ boundary precision / recall / F1 and wall time per video. Adopted only if at lea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+Scorer = Callable[[list[float], list[Any], float], tuple[int, int, int]]
 
-def _scores(found: list[list[float]], truths: list[Any], fps: float) -> dict[str, Any]:
-    from indexer.bench.video import score_boundaries
 
+def _scores(found: list[list[float]], truths: Sequence[list[Any]], fps: float,
+            score_boundaries: Scorer) -> dict[str, Any]:
     tp = n_det = n_true = 0
     by_kind: dict[str, list[int]] = {}
     for det, truth in zip(found, truths, strict=True):
@@ -30,8 +32,10 @@ def _scores(found: list[list[float]], truths: list[Any], fps: float) -> dict[str
             "recall_by_kind": {k: f"{h}/{n}" for k, (h, n) in by_kind.items()}}
 
 
-def compare_shot_detectors(tmp: Path, n_videos: int, seed: int) -> dict[str, Any]:
-    from indexer.bench.video import make_synthetic_video, random_segments, render_frames
+def compare_shot_detectors(paths: Sequence[Path], truths: Sequence[list[Any]], fps: float,
+                           score_boundaries: Scorer) -> dict[str, Any]:
+    """`paths`: the bench's generated videos; `truths`: their true boundaries;
+    `score_boundaries`: bench_video's scorer (the same tolerance for every detector)."""
     from indexer.media.video import extract_keyframes
 
     try:
@@ -45,16 +49,6 @@ def compare_shot_detectors(tmp: Path, n_videos: int, seed: int) -> dict[str, Any
         )
     except ImportError as e:
         return {"skipped": f"scenedetect is not installed ({e}); pip install scenedetect-headless"}
-    fps = 25
-    paths, truths = [], []
-    for v in range(n_videos):
-        path = tmp / f"cuts_{v}.mp4"
-        segs = random_segments(seed + v, 14)
-        if not path.exists():
-            make_synthetic_video(path, segs, width=320, height=180, fps=fps)
-        truths.append(render_frames(segs, 320, 180, fps)[0])
-        paths.append(path)
-
     def ours(p: Path) -> list[float]:
         res = extract_keyframes(p, max_gap_s=1e9, max_frames=1000, timeout_s=None,
                                 fast_decode=False)
@@ -75,14 +69,14 @@ def compare_shot_detectors(tmp: Path, n_videos: int, seed: int) -> dict[str, Any
         "pyscenedetect_adaptive": psd(AdaptiveDetector),
         "pyscenedetect_content_plus_threshold": psd(ContentDetector, ThresholdDetector),
     }
-    out: dict[str, Any] = {"scenedetect_version": scenedetect.__version__, "videos": n_videos,
+    out: dict[str, Any] = {"scenedetect_version": scenedetect.__version__, "videos": len(paths),
                            "detectors": "PySceneDetect defaults (ContentDetector threshold 27, "
                                         "AdaptiveDetector, ThresholdDetector for fades)"}
     for name, fn in candidates.items():
         t0 = time.perf_counter()
         found = [fn(p) for p in paths]
-        out[name] = {**_scores(found, truths, fps),
-                     "wall_s_per_video": round((time.perf_counter() - t0) / n_videos, 3)}
+        out[name] = {**_scores(found, truths, fps, score_boundaries),
+                     "wall_s_per_video": round((time.perf_counter() - t0) / len(paths), 3)}
     best = max((k for k in candidates if k != "glimpse"), key=lambda k: out[k]["f1"])
     out["adopted"] = out[best]["f1"] >= out["glimpse"]["f1"]
     out["verdict"] = (f"{best} (F1 {out[best]['f1']}) " +

@@ -308,7 +308,11 @@ def bench_video(n_videos: int = 8, seed: int = 1000) -> dict[str, object]:
         }
         from indexer.bench.scenedetect_compare import compare_shot_detectors
 
-        cuts["vs_pyscenedetect"] = compare_shot_detectors(tmp, n_videos, seed)
+        # the same videos _cut_scores generated, and the same scorer
+        truths = [render_frames(random_segments(seed + v, 14), 320, 180, 25)[0]
+                  for v in range(n_videos)]
+        cuts["vs_pyscenedetect"] = compare_shot_detectors(
+            [tmp / f"cuts_{v}.mp4" for v in range(n_videos)], truths, 25, score_boundaries)
     return {
         "speed": speed,
         "cuts": cuts,
