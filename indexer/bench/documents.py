@@ -132,6 +132,9 @@ def bench_documents(n_pages: int = 3, n_tables: int = 4, n_charts: int = 6) -> d
         "charts": bench_charts(ocr, n_charts),
     }
     out["elapsed_s"] = round(time.perf_counter() - t0, 2)
+    from indexer.bench.kv_libs import bench_kv_libraries
+
+    out["kv_libraries"] = bench_kv_libraries()  # dateparser / price-parser beside our own
     return out
 
 
