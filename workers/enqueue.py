@@ -10,7 +10,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from indexer.errors import StoreUnavailable
 from indexer.settings import Settings
-from workers.celery_app import INGEST_QUEUE, INGEST_TASK, make_app
+from workers.celery_app import INGEST_QUEUE, INGEST_TASK, MODEL_QUEUE, make_app
+from workers.names import GENERATE_TASK
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,15 @@ class CeleryEnqueuer:
     def enqueue_ingest(self, job_id: str) -> None:
         try:
             self._app.send_task(INGEST_TASK, args=[job_id], queue=INGEST_QUEUE,
+                                retry=True, retry_policy=_PUBLISH_RETRY)
+        except (KombuOperationalError, RedisConnectionError, OSError) as e:
+            raise StoreUnavailable(f"job queue unavailable: {e}", retry_after=10) from e
+
+    def enqueue_generation(self, generation_id: str) -> None:
+        """A generation runs on the model queue (its workers hold the model it verifies
+        with); its status lives in the catalog's generations table."""
+        try:
+            self._app.send_task(GENERATE_TASK, args=[generation_id], queue=MODEL_QUEUE,
                                 retry=True, retry_policy=_PUBLISH_RETRY)
         except (KombuOperationalError, RedisConnectionError, OSError) as e:
             raise StoreUnavailable(f"job queue unavailable: {e}", retry_after=10) from e

@@ -4,6 +4,8 @@
 `glimpse.encode(job_id)` on the model queue, which batches it with other decoded jobs
 (`settings.queue.model_batch_size` views, waiting up to `model_batch_wait_s` for more) and
 persists. Both return only when their stage's work is durable, so late acks mean "done".
+`glimpse.generate(generation_id)` runs a recorded generation on the model queue and enqueues
+the ingest of the images it made.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from celery import Task
 
 from indexer.pipeline.runner import IngestPipeline
 from workers.celery_app import INGEST_TASK, MODEL_QUEUE, MODEL_TASK, RETRY_ON, app, current_core
+from workers.names import GENERATE_TASK
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +51,24 @@ def ingest(job_id: str) -> dict[str, Any]:
 @app.task(name=MODEL_TASK, base=JobTask, **RETRIES)
 def encode(job_id: str) -> dict[str, Any]:
     return IngestPipeline(current_core()).encode_batch(job_id)
+
+
+_generations: Any = None
+
+
+def _generation_service() -> Any:
+    """One per worker process: it keeps its generators (a diffusion pipeline loads once)."""
+    global _generations
+    if _generations is None:
+        from indexer.generation.service import GenerationService
+        from workers.enqueue import CeleryEnqueuer
+
+        core = current_core()
+        _generations = GenerationService(core, CeleryEnqueuer(core.settings), recover=False)
+    return _generations
+
+
+@app.task(name=GENERATE_TASK)
+def generate(generation_id: str) -> None:
+    # no autoretry: a failure is recorded on the generation itself (status failed + why)
+    _generation_service().run(generation_id)

@@ -3,9 +3,9 @@ are stored as media of their own (origin "generated"), indexed by the normal pip
 are searchable, and never deduplicated into a source (each PNG carries its generation id in a
 text chunk, so its bytes, and so its media id, are its own).
 
-Generation runs in a small thread pool of the process that took the request (the API
-server, or the CLI); the generated images' indexing goes through the usual enqueuer (the
-in-process runner, or Celery).
+Generation runs in a small thread pool of the process that took the request (the embedded
+default, the CLI), or, with a broker, as a `glimpse.generate` task on the model queue; the
+generated images' indexing goes through the usual enqueuer (the in-process runner, or Celery).
 """
 
 from __future__ import annotations
@@ -101,13 +101,17 @@ def encode_png(image: Image.Image, generation_id: str, index: int, prompt: str,
 
 
 class GenerationService:
-    def __init__(self, core: Glimpse, enqueuer: Enqueuer, *, workers: int = 1) -> None:
+    def __init__(self, core: Glimpse, enqueuer: Enqueuer, *, workers: int = 1,
+                 recover: bool = True) -> None:
         self.core = core
         self.enqueuer = enqueuer
-        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="glimpse-gen")
+        self._workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
         self._generators: dict[str, Generator] = {}
         self._lock = threading.Lock()
-        self._interrupted()
+        # with a broker, queued requests wait in it and are not this process's to fail
+        if recover and not core.settings.uses_broker:
+            self._interrupted()
 
     # -- requests --------------------------------------------------------------------------
     def validate(self, req: GenerationRequest) -> tuple[str, tuple[int, int], int]:
@@ -152,7 +156,15 @@ class GenerationService:
     def submit(self, tenant: str, req: GenerationRequest) -> tuple[str, str]:
         """Record the request and start it in the background: (generation id, job id)."""
         gid, jid = self._record(tenant, req)
-        self._pool.submit(self.run, gid)
+        to_queue = getattr(self.enqueuer, "enqueue_generation", None)
+        if callable(to_queue):  # Celery: a model-queue worker runs it
+            to_queue(gid)
+        else:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self._workers,
+                                                    thread_name_prefix="glimpse-gen")
+            self._pool.submit(self.run, gid)
         return gid, jid
 
     def run_now(self, tenant: str, req: GenerationRequest) -> GenerationRow:
@@ -250,7 +262,8 @@ class GenerationService:
             log.warning("could not mark interrupted generations", exc_info=True)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def generation_dict(row: GenerationRow, media_status: dict[str, str] | None = None
