@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image, ImageOps
 
-from indexer.domain import Box
+from indexer.domain import Box, ViewInput
 from indexer.generation.base import Check, Generated, MissingConcept, SourceUse
 from indexer.generation.compose import colour_name, cover, paste, plain_background, recolour
 from indexer.generation.cutout import Cutout, cut
@@ -28,10 +28,12 @@ from indexer.generation.library import Candidate
 from indexer.generation.prompt import Plan, parse
 from indexer.generation.verify import Placed, Verifier
 from indexer.models.base import VisionLanguageModel
+from indexer.reasoning.evidence import find_concept
 
 log = logging.getLogger(__name__)
 
 COLOUR_LOOKAHEAD = 6  # candidates whose colour is measured when a colour is asked
+SCREEN = 8  # candidates screened for detectability when the detector knows the class
 SCENE_FILL = 0.6  # with a scene, instances fill less of their slots: the backdrop shows
 
 
@@ -61,6 +63,7 @@ class CompositionGenerator:
         self.max_attempts = max(1, max_attempts)
         self.blend = blend
         self._cuts: dict[tuple[str, Box | None], Cutout | None] = {}
+        self._screened: dict[tuple[str, Box | None, str], bool] = {}
 
     def generate(self, prompt: str, seed: int, *, size: tuple[int, int] = (512, 512),
                  tenant: str = "default") -> Generated:
@@ -183,6 +186,11 @@ class CompositionGenerator:
             cuts = {c: self._cut(lib, c) for c in head}
             alpha = [c for c in head if (cu := cuts[c]) is not None and cu.method == "alpha"]
             order = alpha + [c for c in order if c not in alpha]
+        if self.verifier.detectable(obj.noun):
+            # the verifier accepts only instances the detector boxes: try first the sources
+            # it boxes when shown alone (a drawing it never finds cannot pass)
+            ok = self._boxable(lib, order[:SCREEN], obj.noun)
+            order = [c for c in order if c in ok] + [c for c in order if c not in ok]
         for c in order:
             cu = self._cut(lib, c)
             if cu is None:
@@ -194,6 +202,31 @@ class CompositionGenerator:
             if len(out) == obj.count:
                 break
         return out
+
+    def _boxable(self, lib: Library, cands: list[Candidate], noun: str) -> set[Candidate]:
+        """Which candidates the detector boxes as `noun` when pasted alone on the plain
+        backdrop at a typical size (one batch for the unscreened ones; cached)."""
+        todo = [c for c in cands if (c.view_id, c.box, noun) not in self._screened]
+        views: list[ViewInput] = []
+        keys: list[tuple[str, Box | None, str]] = []
+        for c in todo:
+            cu = self._cut(lib, c)
+            if cu is None:
+                self._screened[(c.view_id, c.box, noun)] = False
+                continue
+            canvas = plain_background(320, 320)
+            w, h = cu.image.size
+            f = min(224 / w, 224 / h)
+            paste(canvas, cu.image, Box(48, 48, 48 + w * f, 48 + h * f), match=False)
+            views.append(ViewInput(f"screen-{len(views)}", canvas))
+            keys.append((c.view_id, c.box, noun))
+        if views:
+            for k, enc in zip(keys, self.verifier.model.encode_views(views), strict=True):
+                self._screened[k] = any(
+                    m.kind == "object" for m in find_concept(enc.description, noun))
+        if len(self._screened) > 2048:
+            self._screened.clear()
+        return {c for c in cands if self._screened.get((c.view_id, c.box, noun))}
 
     def _by_colour(self, lib: Library, order: list[Candidate], colour: str
                    ) -> list[Candidate]:
