@@ -44,6 +44,10 @@ LIST_WEIGHTS = {
 SIMILARITY_LISTS = ("semantic", "image_semantic", "visual")
 # A shot belongs to a moment when its similarity is this close to the video's best shot.
 MOMENT_MARGIN = 0.04
+# After a text rerank, a shot belongs to the moment when its calibrated relevance is this
+# close to the best shot's (cosines of ConSE vectors are too flat to tell a sky-blue shot
+# from the astronaut one; the relevance's concept and face evidence can)
+MOMENT_RELEVANCE_MARGIN = 0.15
 
 
 # What each kind filter admits: (media kind, content class of the view); None = any.
@@ -221,6 +225,7 @@ class SearchService:
                 self._visual_relevance(iv, results, flt)
             if text is not None:
                 self._rerank(text, results)
+                self._video_moments_by_relevance(text, results)
             order = sorted(range(len(results)),
                            key=lambda i: (-(results[i].relevance or 0.0), i))
             results = [results[i] for i in order]
@@ -252,6 +257,28 @@ class SearchService:
             view = self._view_input(r.view, need_pixels=model.generative)
             rel = float(model.score(text, view, r.view.description))
             r.relevance = rel if r.relevance is None else 0.5 * (rel + r.relevance)
+
+    def _video_moments_by_relevance(self, text: str, results: list[SearchResult]) -> None:
+        """A video's moments from its shots' calibrated relevance to the query: every
+        candidate shot is scored, the result points at the best moment, and its relevance
+        is that of the shot it now shows."""
+        model = self.core.model
+        vids = [r for r in results if r.kind == "video" and r.other_views]
+        if not vids:
+            return
+        shots = self.core.catalog.views_by_ids(
+            [vid for r in vids for vid in [r.view_id, *r.other_views]])
+        for r in vids:
+            rel: dict[str, float] = {}
+            if r.relevance is not None:
+                rel[r.view_id] = r.relevance
+            for vid in r.other_views:
+                v = shots.get(vid)
+                if v is not None and v.kind == "frame":
+                    view = self._view_input(v, need_pixels=model.generative)
+                    rel[vid] = float(model.score(text, view, v.description))
+            self._moments(r, shots, rel, margin=MOMENT_RELEVANCE_MARGIN)
+            r.relevance = rel.get(r.view_id, r.relevance)
 
     def _visual_relevance(self, iv: dict[str, Any], results: list[SearchResult],
                           flt: VectorFilter) -> None:
@@ -391,7 +418,8 @@ class SearchService:
         return out
 
     @staticmethod
-    def _moments(r: SearchResult, views: dict[str, ViewRecord], sims: dict[str, float]) -> None:
+    def _moments(r: SearchResult, views: dict[str, ViewRecord], sims: dict[str, float],
+                 margin: float = MOMENT_MARGIN) -> None:
         """Matching shots of a video — those whose similarity is within MOMENT_MARGIN of the
         video's best shot — merge into moments when adjacent; the result points at the best
         moment's time range."""
@@ -404,7 +432,7 @@ class SearchService:
         top = max(sims.get(v.id, 0.0) for v in cands)
         hits = [(float(v.t_start or 0.0), float(v.t_end or v.t_start or 0.0),
                  sims.get(v.id, 0.0), v.idx)
-                for v in cands if sims.get(v.id, 0.0) >= top - MOMENT_MARGIN]
+                for v in cands if sims.get(v.id, 0.0) >= top - margin]
         if not hits:
             return
         moments = sorted(merge_moments(hits), key=lambda m: -m.score)
