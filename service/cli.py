@@ -57,9 +57,13 @@ def _prog() -> str:
 
 
 def _hint_args(args: argparse.Namespace) -> str:
-    """The options a printed hint must repeat to reach the same data (empty when the
-    default, or GLIMPSE_DATA_DIR in this environment, already gets there)."""
-    return f" --data-dir {shlex.quote(str(_data_dir(args)))}" if args.data_dir else ""
+    """The options a printed hint must repeat to reach the same data from any shell: the
+    data dir unless it is the default (GLIMPSE_DATA_DIR may not be set in another
+    terminal)."""
+    from indexer.paths import default_data_dir
+
+    here = _data_dir(args)
+    return "" if here == default_data_dir().resolve() else f" --data-dir {shlex.quote(str(here))}"
 
 
 def _server(args: argparse.Namespace):  # type: ignore[no-untyped-def]
