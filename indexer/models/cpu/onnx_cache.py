@@ -85,6 +85,77 @@ def cache_key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def reference_key(name: str, parts: Mapping[str, Any], opset: int = OPSET) -> str:
+    """The key of a graph's stored reference outputs: what the weights and code are, computed
+    without importing torch (its version comes from the package metadata)."""
+    blob = json.dumps({"format": FORMAT_VERSION, "torch": package_version("torch"),
+                       "name": name, "opset": opset, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _reference_path(folder: Path, name: str, key: str) -> Path:
+    return folder / f"{name}-ref-{key}.npz"
+
+
+def _write_reference(folder: Path, name: str, key: str, graph: Path, session: Any,
+                     checks: Sequence[tuple[Any, ...]], input_names: Sequence[str]) -> None:
+    """Store the check inputs and this (torch-verified) session's outputs beside the graph,
+    so a later process can verify the graph without building the torch model."""
+    fed = [i.name for i in session.get_inputs()]
+    arrays: dict[str, Any] = {"graph": np.array(graph.name), "inputs": np.array(fed),
+                              "n": np.array(len(checks))}
+    for i, args in enumerate(checks):
+        feed = {n: a.numpy() for n, a in zip(input_names, args, strict=True) if n in fed}
+        for n, a in feed.items():
+            arrays[f"in{i}_{n}"] = a
+        for j, out in enumerate(session.run(None, feed)):
+            arrays[f"out{i}_{j}"] = out
+    target = _reference_path(folder, name, key)
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}-ref-", suffix=".npz.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    finally:
+        _unlink(Path(tmp_name))
+
+
+def verified_session(name: str, reference_parts: Mapping[str, Any], *,
+                     cache_dir: Path | None = None, threads: int = 1, atol: float = 1e-4,
+                     rtol: float = 1e-3, opset: int = OPSET) -> Any | None:
+    """The cached graph for these weights, checked against the reference outputs stored
+    when it was last verified against torch — without importing torch or building the torch
+    model (what a warm start of the cpu backend costs in memory). None when there is no
+    such reference or the graph no longer reproduces it: then build it the usual way."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    folder = (cache_dir or default_cache_dir()) / "onnx"
+    ref = _reference_path(folder, name, reference_key(name, reference_parts, opset))
+    if not ref.exists():
+        return None
+    try:
+        with np.load(ref, allow_pickle=False) as z:
+            graph = folder / str(z["graph"])
+            fed = [str(x) for x in z["inputs"]]
+            sess = _open(str(graph), threads)
+            for i in range(int(z["n"])):
+                got = sess.run(None, {n: z[f"in{i}_{n}"] for n in fed})
+                for j, g in enumerate(got):
+                    want = z[f"out{i}_{j}"]
+                    if g.shape != want.shape or not np.allclose(g, want, atol=atol, rtol=rtol):
+                        raise ValueError(f"output {j} of check {i} differs")
+    except Exception as e:  # noqa: BLE001 - any doubt: the torch-checked path decides
+        _warn_once(f"ref:{ref}", "onnx graph for %s failed its stored check (%s): "
+                   "re-verifying against torch", name, e)
+        _unlink(ref)
+        return None
+    log.info("%s: onnxruntime graph %s (checked against %s, no torch)", name, graph, ref.name)
+    return sess
+
+
 def session_options(threads: int) -> Any:
     import onnxruntime as ort
 
@@ -162,6 +233,7 @@ def onnx_session(
     atol: float = 1e-4,
     rtol: float = 1e-3,
     opset: int = OPSET,
+    reference_parts: Mapping[str, Any] | None = None,
 ) -> Any | None:
     """An onnxruntime.InferenceSession equivalent to `module` (an eval-mode torch module
     taking the tensors `example_inputs`), or None (with one warning) when that cannot be had.
@@ -169,7 +241,9 @@ def onnx_session(
     key_parts: what the weights and model code are (file_fingerprint, package versions);
     the export parameters and torch version are added here. check_inputs: further inputs the
     session must reproduce besides example_inputs (e.g. another batch/sequence length, so a
-    shape baked in by tracing is caught)."""
+    shape baked in by tracing is caught). reference_parts: given, the verified session's
+    outputs on the check inputs are stored under `reference_key(name, reference_parts)` so
+    `verified_session` can reopen the graph later without torch."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as e:
@@ -196,6 +270,8 @@ def onnx_session(
             why = _mismatch(sess, module, checks, input_names, atol, rtol)
             if why is None:
                 log.info("%s: onnxruntime graph from %s", name, path)
+                _reference(folder, name, reference_parts, opset, path, sess, checks,
+                           input_names)
                 return sess
             _warn_once(f"stale:{path}", "cached onnx graph %s disagrees with torch (%s): "
                        "rebuilding it", path, why)
@@ -241,6 +317,7 @@ def onnx_session(
             os.replace(tmp, path)
             tmp = None
             log.info("%s: exported to %s in %.1fs", name, path, time.perf_counter() - t0)
+            _reference(folder, name, reference_parts, opset, path, sess, checks, input_names)
         return sess
     except Exception as e:
         _warn_once(f"export:{path}", "onnx export of %s failed (%s: %s): running on torch",
@@ -251,4 +328,18 @@ def onnx_session(
             _unlink(tmp)
 
 
-__all__ = ["default_cache_dir", "file_fingerprint", "onnx_session", "package_version"]
+def _reference(folder: Path, name: str, parts: Mapping[str, Any] | None, opset: int,
+               graph: Path, sess: Any, checks: Sequence[tuple[Any, ...]],
+               input_names: Sequence[str]) -> None:
+    if parts is None:
+        return
+    try:
+        _write_reference(folder, name, reference_key(name, parts, opset), graph, sess, checks,
+                         input_names)
+    except Exception as e:  # noqa: BLE001 - only a faster next start is lost
+        _warn_once(f"refw:{graph}", "could not store the reference outputs of %s (%s)",
+                   graph, e)
+
+
+__all__ = ["default_cache_dir", "file_fingerprint", "onnx_session", "package_version",
+           "reference_key", "verified_session"]

