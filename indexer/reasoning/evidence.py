@@ -16,6 +16,15 @@ SYNONYMS: dict[str, set[str]] = {
     "cat": {"cat", "cats", "kitten", "kittens", "kitty"},
     "dog": {"dog", "dogs", "puppy", "puppies"},
     "car": {"car", "cars", "automobile", "vehicle"},
+    "couch": {"couch", "couches", "sofa", "sofas", "settee"},
+    "cup": {"cup", "cups", "mug", "mugs"},
+    "tv": {"tv", "tvs", "television", "televisions"},
+    "bicycle": {"bicycle", "bicycles", "bike", "bikes"},
+    "motorcycle": {"motorcycle", "motorcycles", "motorbike", "motorbikes"},
+    "airplane": {"airplane", "airplanes", "plane", "planes", "aeroplane", "aircraft"},
+    "phone": {"phone", "phones", "smartphone", "mobile"},
+    "table": {"table", "tables", "desk"},
+    "teddy": {"teddy", "teddies"},
     "text": {"text", "writing", "words", "sign", "signs", "caption", "label"},
 }
 
@@ -85,7 +94,8 @@ def find_concept(d: Description, concept: str) -> list[Match]:
             out.append(Match("tag", t.label, t.score, source=t.source))
     for o in d.objects:
         if label_hit(o.label):
-            out.append(Match("object", o.label, o.score, box=o.box, source="detector"))
+            out.append(Match("object", o.label, o.score, box=o.box,
+                             source=o.source or "detector"))
     if c == "text":  # "a sign", "any text", "writing": text read in the image is the evidence
         out += [Match("ocr", line.text, line.score, box=line.box, source="ocr") for line in d.ocr]
         return out
@@ -110,6 +120,33 @@ def position_words(box: Box, width: float, height: float) -> str:
     vert = "top" if fy < 0.4 else "bottom" if fy > 0.6 else ""
     words = " ".join(w for w in (vert, horiz) if w)
     return words or "centre"
+
+
+def is_on(a: Box, b: Box) -> bool:
+    """a rests on b: a's bottom edge lies in b's upper part (or just above it), a's centre is
+    within b's width, and a is the smaller of the two."""
+    ax, _ = a.center
+    bh = max(1.0, b.y1 - b.y0)
+    return (b.x0 <= ax <= b.x1 and a.area < b.area
+            and b.y0 - 0.1 * bh <= a.y1 <= b.y0 + 0.75 * bh and a.y0 < b.y0 + 0.5 * bh)
+
+
+def next_to(a: Box, b: Box) -> bool:
+    """Side by side: vertical extents overlap, and the horizontal gap is under the larger
+    box's width."""
+    overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+    gap = max(a.x0, b.x0) - min(a.x1, b.x1)
+    width = max(a.x1 - a.x0, b.x1 - b.x0)
+    return overlap_y > 0 and gap < width
+
+
+def holds(rel: str, a: Box, b: Box) -> bool:
+    """Whether relation `rel` (left of, right of, above, below, next to, on) holds."""
+    if rel == "on":
+        return is_on(a, b)
+    if rel == "next to":
+        return next_to(a, b)
+    return relation(a, b) == rel
 
 
 def relation(a: Box, b: Box) -> str:

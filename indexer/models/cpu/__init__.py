@@ -40,6 +40,8 @@ from indexer.models.cpu.caption import build_caption
 from indexer.models.cpu.classifier import Classifier
 from indexer.models.cpu.colors import colour_shapes, measure_colors
 from indexer.models.cpu.detectors import FaceDetector, PeopleDetector
+from indexer.models.cpu.objects import ObjectDetector
+from indexer.models.cpu.objects_fuse import fuse_objects, object_tags
 from indexer.models.cpu.ocr import OcrEngine, likely_text
 from indexer.models.cpu.text import TextEncoder
 from indexer.settings import ModelSettings
@@ -60,6 +62,7 @@ VISUAL_CALIBRATION = (13.4, 0.53)  # (slope, midpoint)
 OCR_WEIGHT = 0.6  # weight of the OCR-text vector against the ConSE vector (unit norms)
 PERSON_WEIGHT = 0.5  # weight of "a photo of a person" per detected face confidence
 PERSON_TEXT = "a photo of a person, a human face."
+OBJECT_WEIGHT = 0.5  # weight of "a photo of a <COCO label>." per detected object score
 TOP_TAGS = 5
 # every per-view analyser (OCR at <= 640 px detection, faces at 320, people at 400, colours)
 # works on one copy of at most this side, made once: a 12 MP photo is resized once, not six
@@ -76,6 +79,7 @@ class _Analysers:
     ocr: OcrEngine
     faces: FaceDetector
     people: PeopleDetector
+    objects: ObjectDetector | None
 
 
 class CpuModel:
@@ -95,6 +99,7 @@ class CpuModel:
         self.ocr = OcrEngine(threads=threads)
         self.faces = FaceDetector()
         self.people = PeopleDetector()
+        self.objects = self._object_detector()
         self.crops: tuple[str, ...] = ("full",)
         # decides, per view, whether OCR runs in mode "gated" (a seam for better gates; the
         # bench swaps in an oracle to measure what a perfect gate would be worth)
@@ -124,6 +129,8 @@ class CpuModel:
                 self.ocr.load()
             self.faces.load()
             self.people.load()
+            if self.objects is not None:
+                self.objects.load()
             log.info("cpu model loaded in %.1fs", time.perf_counter() - t0)
 
     @property
@@ -171,14 +178,16 @@ class CpuModel:
                 zip(views, analysed, strict=True)):
             for stage, x in ms.items():
                 self.timings[stage] = self.timings.get(stage, 0.0) + x
-            desc = self._description(probs[i], ocr_lines, objects, colors)
+            objects = fuse_objects(objects, probs[i], view.image.size)
+            desc = self._description(probs[i], ocr_lines, objects, colors,
+                                     size=view.image.size, kind=view.kind)
             descs.append(desc)
             texts.append(" ".join(x for x in (desc.ocr_text, view.text_layer or "") if x.strip()))
         text_vecs = self._text_vectors(texts)
         out: list[ViewEncoding] = []
         for i, desc in enumerate(descs):
             faces = [o for o in desc.objects if o.label == "face"]
-            vec = self._fuse(sem[i], text_vecs[i], faces)
+            vec = self._with_objects(self._fuse(sem[i], text_vecs[i], faces), desc.objects)
             out.append(ViewEncoding(desc, {"semantic": vec, "visual": l2_normalize(feats[i])}))
         self._tick("text", t)
         return out
@@ -208,9 +217,11 @@ class CpuModel:
             with self._lock:  # the first thread reuses the instances load() warmed up
                 if not self._shared_taken:
                     self._shared_taken = True
-                    a = _Analysers(self.ocr, self.faces, self.people)
+                    a = _Analysers(self.ocr, self.faces, self.people, self.objects)
             if a is None:
-                a = _Analysers(OcrEngine(threads=1), FaceDetector(), PeopleDetector())
+                # the onnxruntime session of the object detector is thread-safe: shared
+                a = _Analysers(OcrEngine(threads=1), FaceDetector(), PeopleDetector(),
+                               self.objects)
                 if self.settings.ocr != "off":  # load now, not inside the first view's timing
                     a.ocr.load()
                 a.faces.load()
@@ -232,13 +243,18 @@ class CpuModel:
         t1 = time.perf_counter()
         objects = a.faces.detect(img) + a.people.detect(img)
         t2 = time.perf_counter()
+        if a.objects is not None:
+            objects += a.objects.detect(img)
+        t_obj = time.perf_counter()
         colors = measure_colors(img)
         objects += colour_shapes(img)
         t3 = time.perf_counter()
         if scale != 1.0:  # boxes on the view's own pixels
             lines = [OcrLine(x.text, x.score, _unscale(x.box, scale)) for x in lines]
-            objects = [DetectedObject(o.label, o.score, _unscale(o.box, scale)) for o in objects]
-        ms["ocr"], ms["detectors"], ms["colors"] = t1 - t0, t2 - t1, t3 - t2
+            objects = [DetectedObject(o.label, o.score, _unscale(o.box, scale), o.source,
+                                      o.extra) for o in objects]
+        ms["ocr"], ms["detectors"], ms["objects"] = t1 - t0, t2 - t1, t_obj - t2
+        ms["colors"] = t3 - t_obj
         return lines, objects, colors, ms
 
     def _text_vectors(self, texts: Sequence[str]) -> list[np.ndarray | None]:
@@ -261,8 +277,26 @@ class CpuModel:
             v += PERSON_WEIGHT * max(f.score for f in faces) * self.text.embed([PERSON_TEXT])[0]
         return l2_normalize(v)
 
+    def _object_detector(self) -> ObjectDetector | None:
+        if self.settings.objects == "off":
+            return None
+        return ObjectDetector(side=self.settings.objects_side,
+                              min_score=self.settings.objects_min_score,
+                              cache_dir=self.cache_dir, threads=1)
+
+    def _with_objects(self, vec: np.ndarray, objects: list[DetectedObject]) -> np.ndarray:
+        """Detected COCO objects join the semantic (ConSE) vector: each label's text vector
+        weighted by OBJECT_WEIGHT x its best score, like detected people above."""
+        tags = object_tags(objects)
+        if not tags:
+            return vec
+        tv = self.text.embed([f"a photo of a {t.label}." for t in tags])
+        w = np.asarray([OBJECT_WEIGHT * t.score for t in tags], np.float32)
+        return l2_normalize(vec + (w[:, None] * tv).sum(0))
+
     def _description(self, probs: np.ndarray, ocr_lines: list[OcrLine],
-                     objects: list[DetectedObject], colors: dict[str, Any]) -> Description:
+                     objects: list[DetectedObject], colors: dict[str, Any], *,
+                     size: tuple[int, int] | None = None, kind: str = "image") -> Description:
         data = conse.class_data()
         top = np.argsort(-probs)[:TOP_TAGS]
         tags = [Tag(data.names[k], round(float(probs[k]), 4), "classifier") for k in top
@@ -271,7 +305,9 @@ class CpuModel:
         if any(o.label in ("face", "person") for o in objects):
             tags.append(Tag("person", max(o.score for o in objects
                                           if o.label in ("face", "person")), "detector"))
-        caption = build_caption(tags, objects, ocr_lines, colors)
+        seen = {t.label for t in tags if t.source == "detector"}
+        tags += [t for t in object_tags(objects) if t.label not in seen]
+        caption = build_caption(tags, objects, ocr_lines, colors, size=size, kind=kind)
         extra = {
             "top_classes": [[int(k), round(float(probs[k]), 5)] for k in np.argsort(-probs)[:10]],
             "model_id": self.model_id,
@@ -304,7 +340,8 @@ class CpuModel:
             probs[0, int(k)] = float(p)
         v = conse.semantic_vectors(probs, self.class_emb, self.cfg)[0]
         faces = [o for o in d.objects if o.label == "face"]
-        return self._fuse(v, self._text_vectors([d.ocr_text])[0], faces)
+        return self._with_objects(self._fuse(v, self._text_vectors([d.ocr_text])[0], faces),
+                                  d.objects)
 
     def concept_weights(self, query: str) -> np.ndarray:
         """float32[1000]: how much each ImageNet class means what the query says (0..1),

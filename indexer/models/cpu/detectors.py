@@ -147,7 +147,7 @@ class FaceDetector:
         for box, score, n in nms(raw):
             # more raw hits on the same spot -> more confident
             conf = min(0.99, score + 0.1 * (n - 1))
-            faces.append(DetectedObject("face", round(conf, 3), box))
+            faces.append(DetectedObject("face", round(conf, 3), box, self._kind))
         return faces
 
 
@@ -196,4 +196,5 @@ class PeopleDetector:
             score = float(1 / (1 + np.exp(-float(wt))))
             if score >= self.min_score:
                 raw.append((Box(x / s, y / s, (x + bw) / s, (y + bh) / s), score))
-        return [DetectedObject("person", round(sc, 3), box) for box, sc, _ in nms(raw)]
+        return [DetectedObject("person", round(sc, 3), box, "opencv-hog")
+                for box, sc, _ in nms(raw)]
