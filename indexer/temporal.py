@@ -3,7 +3,8 @@
     answer_temporal("when does the dog first appear?", [(t0, t1, Description), ...])
 
 Handles: first appearance, before / after X (or after a time such as 0:12), how long X is on
-screen, how many times the scene changes. Returns None for questions that are not temporal.
+screen, how many times the scene changes, when several boxed objects are seen together.
+Returns None for questions that are not temporal.
 Every answer cites the shots it used (Answer.steps[*].evidence); when X is never seen the
 answer says so instead of guessing.
 """
@@ -148,6 +149,13 @@ _DURATION = [
     re.compile(r"^how (?:many|much) (?:seconds|time|minutes)\s+(?:is|are|does|do)\s+(?P<x>.+?)\s+(?:on screen|visible|shown|seen|appear|in the video|in view)" + _Q),  # noqa: E501
     re.compile(r"^how much screen time does\s+(?P<x>.+?)\s+(?:get|have)" + _Q),
 ]
+_TOGETHER = [
+    re.compile(r"^(?:when|in which shots?|at what times?)\s+(?:do|does|are|is|can (?:we|you|i) "
+               r"see)\s+(?P<x>.+?)\s+(?:appear\s+|seen\s+|shown\s+|visible\s+|on screen\s+)?"
+               r"(?:together|at the same time|at once)" + _Q),
+    re.compile(r"^(?:when|in which shots?)\s+(?:are|is)\s+there\s+(?P<x>(?:\d+|two|three|four|"
+               r"five|six)\s+.+?)(?:\s+(?:on screen|in view|in the video|together))?" + _Q),
+]
 _CHANGES = re.compile(
     r"^how many\s+(?:times\s+does\s+the\s+(?:scene|shot|camera angle)\s+change|scene changes|"
     r"cuts|shots|scenes|shot changes|scene cuts|times does it cut)\b"
@@ -174,6 +182,12 @@ def answer_temporal(
             if t is not None:
                 return _around_time(ordered, t, before)
         return _around_subject(ordered, _clean_subject(target), before, min_score)
+    for rx in _TOGETHER:
+        m = rx.match(q)
+        if m:
+            got = _together(ordered, m.group("x"))
+            if got is not None:
+                return got
     for rx in _DURATION:
         m = rx.match(q)
         if m:
@@ -383,3 +397,36 @@ def _scene_changes(ordered: list[tuple[int, ShotDesc]]) -> Answer:
 
 
 __all__ = ["answer_temporal", "fmt_t", "parse_time"]
+
+
+def _together(ordered: list[tuple[int, ShotDesc]], subject: str) -> Answer | None:
+    """"when do two people appear together", "when are a cat and a dog on screen together":
+    the shots whose detector boxes hold every named object at least as many times as asked.
+    None when the subject names nothing a detector boxes (other intents may answer)."""
+    from indexer.reasoning.counting import boxes_of, parse_query
+
+    wanted = parse_query(subject.strip()).objects
+    if not wanted:
+        return None
+    need = [(w.label, w.count or 1) for w in wanted]
+    if len(need) == 1 and need[0][1] == 1:
+        need = [(need[0][0], 2)]  # "when do people appear together": two at least
+    words = " and ".join(f"{n} '{label}'" for label, n in need)
+    hits = []
+    for i, (t0, t1, desc) in ordered:
+        counts = {label: len(boxes_of(desc, label)) for label, _ in need}
+        if all(counts[label] >= n for label, n in need):
+            hits.append((i, t0, t1, counts))
+    steps = [Step(f"Counted the detector boxes of {words} in each of the {len(ordered)} "
+                  "shots, in time order.",
+                  [{"type": "shots_checked", "count": len(ordered)}])]
+    if not hits:
+        return Answer(f"No shot shows {words} together (checked {len(ordered)} shots).", steps,
+                      debug={"intent": "together", "found": False})
+    spans = ", ".join(f"{fmt_t(t0)}–{fmt_t(t1)}" for _, t0, t1, _ in hits)
+    steps.append(Step(f"Shots with {words}: {spans}.",
+                      [{"type": "shot", "index": i, "t_start": round(t0, 3),
+                        "t_end": round(t1, 3), "counts": c} for i, t0, t1, c in hits]))
+    return Answer(f"At least {words} appear together in {len(hits)} shot"
+                  f"{'s' if len(hits) != 1 else ''}: {spans}.", steps,
+                  debug={"intent": "together", "found": True})

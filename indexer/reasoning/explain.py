@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from indexer.domain import Step
+from indexer.reasoning.counting import object_match, query_objects
 from indexer.reasoning.evidence import find_concept
 from indexer.stores.catalog import ViewRecord, search_terms
 
@@ -73,6 +74,9 @@ def explain(
                 text=f"No stored tag, object or text of this view matches '{term}'.",
                 evidence=[{"type": "query", "label": term}],
             ))
+    om = object_match(query_objects(query), d, view.id) if query else None
+    for text, ev in (om.steps if om is not None else []):  # counts and relations by boxes
+        steps.append(Step(text=text, evidence=ev))
     for h in sorted(matched, key=lambda h: h.rank)[:3]:
         name = LIST_NAMES.get(h.list_name, h.list_name)
         steps.append(Step(

@@ -14,15 +14,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from indexer.domain import Answer, AnswerBox, Description, Step
+from indexer.reasoning.counting import MIN_BOX, boxes_of, detector_label
 from indexer.reasoning.evidence import (
     Match,
     canonical,
     find_concept,
+    holds,
     position_words,
     relation,
     singular,
 )
 from indexer.reasoning.refs import Resolution, ResultRef, strip_references
+from indexer.stores.catalog import ViewRecord
+from indexer.temporal import fmt_t
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 
@@ -50,7 +54,7 @@ class EvidenceQA:
             q = q.split(":", 1)[1].strip()
         if not targets:
             return Answer("There are no results to answer about.", [], [], [])
-        for handler in (self._temporal, self._relation, self._count, self._text,
+        for handler in (self._temporal, self._relation, self._count, self._largest, self._text,
                         self._colour, self._where, self._compare, self._objects,
                         self._presence):
             got = handler(q, targets, res)
@@ -103,15 +107,25 @@ class EvidenceQA:
                       rf" appear| in| on|\?|$)", q)
         if not m or re.search(r"times does the scene|scene changes?|cuts?\b", q):
             return None
-        concept = canonical(m.group(1).split(" are")[0].strip())
+        raw = m.group(1).split(" are")[0].strip()
+        concept = canonical(raw)
+        label = detector_label(raw) or detector_label(concept)
         steps: list[Step] = []
         boxes: list[AnswerBox] = []
         parts: list[str] = []
         for r in targets:
+            shots = [v for v in r.frames if v.kind == "frame"] if r.frames else []
+            if label is not None and len(shots) > 1:  # a video: the count of every shot
+                part, st, bx = self._count_shots(r, shots, label)
+                parts.append(part)
+                steps += st
+                boxes += bx
+                continue
             d = r.view.description
-            objs = [o for o in d.objects if canonical(o.label) == concept]
-            if concept == "person" and not objs:
-                faces = [o for o in d.objects if o.label == "face"]
+            objs = boxes_of(d, label) if label is not None else [
+                o for o in d.objects if canonical(o.label) == concept]  # "red squares"
+            if label == "person" and not objs:
+                faces = boxes_of(d, "face")
                 if faces:
                     steps.append(Step(
                         f"{_name(r)}: no whole person detected, but {len(faces)} face"
@@ -121,13 +135,15 @@ class EvidenceQA:
                     boxes += [AnswerBox(r.view.id, "face", o.box) for o in faces]
                     parts.append(f"at least {len(faces)} in {_name(r)} (from faces)")
                     continue
-            if objs or concept in ("person", "face"):
+            if label is not None or objs:
+                # a class the detectors know: the boxes are the count (0 is an answer)
                 steps.append(Step(
-                    f"{_name(r)}: the detector found {len(objs)} '{concept}' box"
+                    f"{_name(r)}: the detector found {len(objs)} '{label or concept}' box"
                     f"{'es' if len(objs) != 1 else ''}.",
                     [{"type": "object", "view_id": r.view.id, "label": o.label,
-                      "score": round(o.score, 3), "box": o.box.as_list()} for o in objs]
-                    or [{"type": "count", "view_id": r.view.id, "label": concept,
+                      "score": round(o.score, 3), "box": o.box.as_list(),
+                      "source": o.source or "detector"} for o in objs]
+                    or [{"type": "count", "view_id": r.view.id, "label": label or concept,
                          "count": 0}]))
                 boxes += [AnswerBox(r.view.id, o.label, o.box) for o in objs]
                 parts.append(f"{len(objs)} in {_name(r)}")
@@ -140,11 +156,63 @@ class EvidenceQA:
                     "gives no count or boxes.", [best.as_evidence(r.view.id)]))
                 parts.append(f"present in {_name(r)}, count unknown")
             else:
-                steps.append(Step(f"{_name(r)}: nothing matches '{concept}'.",
-                                  [{"type": "absent", "view_id": r.view.id, "label": concept}]))
-                parts.append(f"0 in {_name(r)}")
-        text = f"'{concept}': " + "; ".join(parts) + "."
+                steps.append(Step(
+                    f"{_name(r)}: no detector knows '{concept}' and nothing stored names it.",
+                    [{"type": "absent", "view_id": r.view.id, "label": concept}]))
+                parts.append(f"cannot tell for {_name(r)}")
+        text = f"'{label or concept}': " + "; ".join(parts) + "."
+        if label is None and all(p.startswith("cannot tell") for p in parts):
+            text = (f"I cannot tell how many '{concept}' there are: the detectors do not know "
+                    "it and no stored tag names it.")
         return Answer(text, steps, boxes, [r.view.id for r in targets])
+
+    def _count_shots(self, r: ResultRef, shots: list[ViewRecord], label: str
+                     ) -> tuple[str, list[Step], list[AnswerBox]]:
+        """Per-shot counts of one detector label in a video result."""
+        counts = []
+        ev = []
+        boxes = []
+        for v in sorted(shots, key=lambda v: float(v.t_start or 0.0)):
+            objs = boxes_of(v.description, label)
+            counts.append((v, len(objs)))
+            ev.append({"type": "count", "view_id": v.id, "label": label, "count": len(objs),
+                       "t_start": v.t_start, "t_end": v.t_end})
+            boxes += [AnswerBox(v.id, o.label, o.box) for o in objs]
+        most = max(n for _, n in counts)
+        per = ", ".join(f"{n} at {fmt_t(float(v.t_start or 0.0))}" for v, n in counts)
+        step = Step(f"{_name(r)}: '{label}' boxes per shot: {per}.", ev)
+        return f"at most {most} in one shot of {_name(r)} ({per})", [step], boxes
+
+    def _largest(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
+        m = re.search(r"\b(?:the )?(largest|biggest|smallest)(?: (?:object|thing|one))?\b", q)
+        if not m or not re.search(r"^(?:what|which|where)\b", q):
+            return None
+        small = m.group(1) == "smallest"
+        steps: list[Step] = []
+        boxes: list[AnswerBox] = []
+        parts: list[str] = []
+        for r in targets:
+            objs = [o for o in r.view.description.objects if o.score >= MIN_BOX
+                    and o.label != "face"]
+            if not objs:
+                parts.append(f"no object was boxed in {_name(r)}")
+                steps.append(Step(f"{_name(r)}: no boxed object to compare.",
+                                  [{"type": "absent", "view_id": r.view.id,
+                                    "label": "object"}]))
+                continue
+            o = (min if small else max)(objs, key=lambda o: o.box.area)
+            share = o.box.area / float(max(1, (r.view.width or 1) * (r.view.height or 1)))
+            parts.append(f"in {_name(r)} the {m.group(1)} is '{o.label}' "
+                         f"({_fmt(share)} of the image)")
+            steps.append(Step(
+                f"{_name(r)}: of {len(objs)} boxed objects, '{o.label}' has the "
+                f"{'smallest' if small else 'largest'} box ({_fmt(share)} of the image).",
+                [{"type": "object", "view_id": r.view.id, "label": o.label,
+                  "score": round(o.score, 3), "box": o.box.as_list(),
+                  "share": round(share, 3)}]))
+            boxes.append(AnswerBox(r.view.id, o.label, o.box))
+        return Answer("; ".join(parts).capitalize() + ".", steps, boxes,
+                      [r.view.id for r in targets])
 
     def _text(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
         if not re.search(r"\b(what does (?:the|it|this|that) (?:text|sign|label|page|document|"
@@ -213,14 +281,16 @@ class EvidenceQA:
         return Answer("; ".join(parts) + "." + note, steps, [], [r.view.id for r in targets])
 
     def _relation(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
-        """"is the red square left of the blue circle?" from the two objects' boxes."""
+        """"is the person left of the bicycle?", "is the dog on the sofa?" from the boxes."""
         m = re.search(r"^(?:is|are) (?:the |a |an |all (?:the )?|both )?([\w' -]+?) (?:to the |"
-                      r"on the )?(left of|right of|above|below|under|over) (?:the |a |an )?"
-                      r"([\w' -]+?)\s*(?:in (?:it|this|that|the \w+(?: \w+)?))?\s*[?.!]*$", q)
+                      r"on the )?(left of|right of|above|below|under|over|next to|beside|"
+                      r"on top of|on) (?:the |a |an )?([\w' -]+?)\s*(?:in (?:it|this|that|"
+                      r"the \w+(?: \w+)?))?\s*[?.!]*$", q)
         if not m:
             return None
         a_name, rel, b_name = m.group(1).strip(), m.group(2), m.group(3).strip()
-        rel = {"under": "below", "over": "above"}.get(rel, rel)
+        rel = {"under": "below", "over": "above", "beside": "next to",
+               "on top of": "on"}.get(rel, rel)
         for r in targets:
             a = [x for x in self._find(r, a_name) if x[1].box is not None]
             b = [x for x in self._find(r, b_name) if x[1].box is not None]
@@ -228,8 +298,11 @@ class EvidenceQA:
                 continue
             b_best = max(b, key=lambda x: x[1].score)
             assert b_best[1].box is not None
+            oks = [holds(rel, x[1].box, b_best[1].box) for x in a if x[1].box is not None]
             rels = [relation(x[1].box, b_best[1].box) for x in a if x[1].box is not None]
-            yes = all(x == rel for x in rels)
+            if rel in ("on", "next to"):  # say what holds, not the coarse direction
+                rels = [rel if ok else f"not {rel}" for ok in oks]
+            yes = all(oks)
             steps = [Step(f"{_name(r)}: '{x[1].label}' box {x[1].box.as_list() if x[1].box else []}"
                           f" is {rr} '{b_best[1].label}' box {b_best[1].box.as_list()}.",
                           [x[1].as_evidence(x[0]), b_best[1].as_evidence(b_best[0])])
@@ -244,8 +317,8 @@ class EvidenceQA:
             boxes = [AnswerBox(x[0], x[1].label, x[1].box) for x in [*a, b_best]
                      if x[1].box is not None]
             return Answer(text, steps, boxes, [r.view.id])
-        return Answer(f"I cannot find both '{a_name}' and '{b_name}' with boxes in "
-                      f"{', '.join(_name(r) for r in targets)}, so I cannot tell where one is "
+        return Answer(f"I cannot tell: I cannot find both '{a_name}' and '{b_name}' with boxes "
+                      f"in {', '.join(_name(r) for r in targets)}, so I cannot say where one is "
                       "relative to the other.",
                       [Step(f"{_name(r)}: no boxed '{a_name}' and '{b_name}' in its evidence.",
                             [{"type": "absent", "view_id": r.view.id, "label": a_name}])

@@ -95,7 +95,8 @@ def _view_out(v: ViewRecord, sign: Signer) -> ViewOut:
         width=v.width, height=v.height, caption=d.caption,
         tags=[asdict(t) for t in d.tags],
         ocr=[{"text": o.text, "score": o.score, "box": o.box.as_list()} for o in d.ocr],
-        objects=[{"label": o.label, "score": o.score, "box": o.box.as_list()}
+        objects=[{"label": o.label, "score": o.score, "box": o.box.as_list(),
+                  "source": o.source or "detector", **({"extra": o.extra} if o.extra else {})}
                  for o in d.objects],
         colors=d.colors,
         thumbnail_url=sign(f"/v1/media/{v.media_id}/views/{v.idx}/thumbnail"),

@@ -44,6 +44,7 @@ from indexer.models.cpu.objects import ObjectDetector
 from indexer.models.cpu.objects_fuse import fuse_objects, object_tags
 from indexer.models.cpu.ocr import OcrEngine, likely_text
 from indexer.models.cpu.text import TextEncoder
+from indexer.reasoning.counting import object_match, query_objects
 from indexer.settings import ModelSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ OCR_WEIGHT = 0.6  # weight of the OCR-text vector against the ConSE vector (unit
 PERSON_WEIGHT = 0.5  # weight of "a photo of a person" per detected face confidence
 PERSON_TEXT = "a photo of a person, a human face."
 OBJECT_WEIGHT = 0.5  # weight of "a photo of a <COCO label>." per detected object score
+OBJECT_EVIDENCE = 0.8  # weight of the named objects' best box scores in `score`
+CONTRADICTED = 0.6  # relevance factor per count or relation the boxes contradict
 TOP_TAGS = 5
 # every per-view analyser (OCR at <= 640 px detection, faces at 320, people at 400, colours)
 # works on one copy of at most this side, made once: a 12 MP photo is resized once, not six
@@ -373,8 +376,16 @@ class CpuModel:
         people = 0.0
         if _PERSON_WORDS.intersection(_WORD.findall(query.lower())):
             people = max((o.score for o in d.objects if o.label == "face"), default=0.0)
-        miss = (1 - 0.3 * sem_c) * (1 - concept) * (1 - 0.9 * ocr) * (1 - 0.7 * people)
-        return float(np.clip(1.0 - miss, 0.0, 1.0))
+        # boxes of the objects the query names; a count or relation the boxes contradict
+        # ("two dogs" and one dog boxed) ranks the view lower
+        om = object_match(query_objects(query), d)
+        boxed = om.evidence if om is not None else 0.0
+        miss = ((1 - 0.3 * sem_c) * (1 - concept) * (1 - 0.9 * ocr) * (1 - 0.7 * people)
+                * (1 - OBJECT_EVIDENCE * boxed))
+        rel = 1.0 - miss
+        if om is not None and om.contradictions:
+            rel *= CONTRADICTED ** om.contradictions
+        return float(np.clip(rel, 0.0, 1.0))
 
     def similarity_relevance(self, space: str, sims: Sequence[float]) -> list[float]:
         """Calibrated relevance of image-query cosines: `visual` by the logistic fitted on
