@@ -22,7 +22,7 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery", "quality", "generate", "security", "memory")
+            "embed", "celery", "quality", "objects", "generate", "security", "memory")
 
 
 def peak_rss_mb() -> float:
@@ -274,6 +274,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
         out = bench_quality(settings, split="test", quick=quick)
         out["scanned_pages"] = bench_scanned_pages(n_pages=3 if quick else 8)
         return out
+    if sec == "objects":
+        from indexer.bench.objects import bench_objects
+
+        return bench_objects(settings, quick=quick)
     if sec == "generate":
         from indexer.bench.generate import bench_generate
 
