@@ -27,6 +27,7 @@ _TO_LABEL = {"phone": "cell phone", "table": "dining table", "teddy": "teddy bea
              "tv": "tv", "couch": "couch", "cup": "cup"}
 _EXACT_WORDS = {"one", "single", "two", "three", "four", "five", "six", "seven", "eight",
                 "nine", "ten"}
+COUNT_WORDS = frozenset(_EXACT_WORDS | {"several", "couple", "pair"})
 _REL_WORDS = {"left_of": "left of", "right_of": "right of", "above": "above",
               "below": "below", "on": "on", "next_to": "next to"}
 

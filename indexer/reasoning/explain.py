@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from indexer.domain import Step
-from indexer.reasoning.counting import object_match, query_objects
+from indexer.reasoning.counting import COUNT_WORDS, object_match, query_objects
 from indexer.reasoning.evidence import find_concept
 from indexer.stores.catalog import ViewRecord, search_terms
 
@@ -44,6 +44,8 @@ def explain(
             evidence=[{"type": "query", "label": t} for t in terms],
         ))
     for term in terms:
+        if term in COUNT_WORDS:  # "two cats": the count is checked against boxes below
+            continue
         found = find_concept(d, term)
         if found:
             best = sorted(found, key=lambda m: -m.score)[:3]

@@ -1,8 +1,9 @@
 """Answers to follow-up questions from stored evidence only (the cpu backend's `answer`).
 
-Supported: is there X / which of these has X; what objects; how many people/faces/X; what
-does the text say; what colour is the main object or the background; where is X; when in a
-video (shot times); compare results. Anything else gets an honest "cannot tell from this
+Supported: is there X / which of these has X; what objects; how many X (boxes; per shot in a
+video); is X left of / above / next to / on Y (boxes); the largest object; what does the text
+say; what colour is the main object or the background; where is X; when in a video (shot
+times); compare results. Anything else gets an honest "cannot tell from this
 evidence" with the evidence that exists.
 """
 
@@ -432,8 +433,9 @@ class EvidenceQA:
                               [{"type": "caption", "view_id": r.view.id, "label": d.caption}]))
         return Answer(
             "I cannot tell from this evidence. The cpu backend only knows concept tags, "
-            "detected people and faces, text read in the image, measured colours and shot "
-            "times; ask about one of those, or run the glm backend for open questions.",
+            "detected objects (80 everyday classes, people and faces) with their boxes, text "
+            "read in the image, measured colours and shot times; ask about one of those, or "
+            "run the glm backend for open questions.",
             steps, [], [r.view.id for r in targets])
 
     # -- helpers --------------------------------------------------------------------------

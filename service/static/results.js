@@ -39,10 +39,15 @@ export function renderSteps(steps) {
 
 export function boxesFromEvidence(steps, viewId) {
   const out = [];
+  const seen = new Set();  // two steps citing the same box draw it once
   for (const s of steps || []) {
     for (const e of s.evidence || []) {
       if (Array.isArray(e.box) && e.box.length === 4 && (!e.view_id || e.view_id === viewId)) {
-        out.push({ label: e.label || e.text || e.type || "", box: e.box });
+        const label = e.label || e.text || e.type || "";
+        const key = `${label}|${e.box.join(",")}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push({ label, box: e.box });
       }
     }
   }
