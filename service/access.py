@@ -4,9 +4,14 @@ of another tenant is answered exactly like an unknown one (same 404, same messag
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from indexer.context import Glimpse
 from indexer.errors import NotFound
 from indexer.stores.catalog import JobRow, MediaRow, ViewRecord
+
+if TYPE_CHECKING:
+    from indexer.generation.service import GenerationRow
 
 
 class TenantCatalog:
@@ -44,3 +49,16 @@ class TenantCatalog:
         except NotFound:
             raise NotFound(f"job {job_id!r} not found") from None
         return j
+
+    def generation_by_job(self, job_id: str) -> GenerationRow:
+        """The generation a job id belongs to (POST /v1/generations answers with both)."""
+        from sqlalchemy import select
+
+        from indexer.generation.service import GenerationRow
+
+        with self.core.catalog.session() as s:
+            row = s.scalars(select(GenerationRow).where(GenerationRow.job_id == job_id)).first()
+            if row is None or row.tenant != self.tenant:
+                raise NotFound(f"job {job_id!r} not found")
+            s.expunge(row)
+            return row

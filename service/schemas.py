@@ -39,7 +39,9 @@ class UploadResponse(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    media_id: str
+    kind: Literal["ingest", "generation"] = "ingest"
+    media_id: str | None  # a generation's: its first image, once done
+    generation_id: str | None = None
     status: Literal["queued", "running", "done", "failed"]
     progress: float
     stage: str | None

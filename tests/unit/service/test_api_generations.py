@@ -45,7 +45,14 @@ def _generate(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
     assert r.status_code == 202, r.text
     acc = r.json()
     assert acc["generation_id"].startswith("g_") and acc["job_id"].startswith("j_")
-    return _wait_generation(client, acc["generation_id"])
+    g = _wait_generation(client, acc["generation_id"])
+    # the job id answers on /v1/jobs too, with the generation's status and first image
+    j = client.get(f"/v1/jobs/{acc['job_id']}")
+    assert j.status_code == 200, j.text
+    assert {k: j.json()[k] for k in ("kind", "generation_id", "status", "media_id")} == {
+        "kind": "generation", "generation_id": acc["generation_id"], "status": g["status"],
+        "media_id": (g["media_ids"] or [None])[0]}
+    return g
 
 
 def test_generate_store_search_and_repeat(client: TestClient, cat_and_cup: dict[str, str]
@@ -165,12 +172,19 @@ def test_tenants_generate_from_their_own_media_only(settings, cpu_model, capsys,
         r = c.post("/v1/generations", json={"prompt": "a cat", "seed": 3},
                    headers=_h(keys["globex"]))
         assert r.status_code == 202, r.text
-        gid = r.json()["generation_id"]
+        gid, jid = r.json()["generation_id"], r.json()["job_id"]
         g = _wait_generation(c, gid, _h(keys["globex"]))
         assert g["status"] == "done"
         # acme cannot see globex's generation: exactly like an unknown id
         r = c.get(f"/v1/generations/{gid}", headers=_h(keys["acme"]))
         assert r.status_code == 404
+        r = c.get(f"/v1/jobs/{jid}", headers=_h(keys["acme"]))
+        unknown = c.get("/v1/jobs/j_" + "0" * 24, headers=_h(keys["acme"]))
+        assert r.status_code == unknown.status_code == 404
+        assert r.json()["error"]["message"].replace(jid, "X") == \
+            unknown.json()["error"]["message"].replace("j_" + "0" * 24, "X")
+        assert c.get(f"/v1/jobs/{jid}", headers=_h(keys["globex"])).json()["kind"] == \
+            "generation"
         assert c.get("/v1/generations", headers=_h(keys["acme"])).json()["generations"] == []
         assert c.post("/v1/generations", json={"prompt": "a cat"}).status_code == 401
 
