@@ -22,7 +22,7 @@ from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
 SECTIONS = ("ingest", "ocr_gate", "search", "vectors", "cpu_model", "video", "documents",
-            "embed", "celery", "quality", "objects", "generate", "security", "memory")
+            "embed", "celery", "quality", "objects", "faces", "generate", "security", "memory")
 
 
 def peak_rss_mb() -> float:
@@ -278,6 +278,10 @@ def _section(sec: str, settings: Settings, quick: bool) -> dict[str, Any]:
         from indexer.bench.objects import bench_objects
 
         return bench_objects(settings, quick=quick)
+    if sec == "faces":
+        from indexer.bench.faces import bench_faces
+
+        return bench_faces(settings, quick=quick)
     if sec == "generate":
         from indexer.bench.generate import bench_generate
 
