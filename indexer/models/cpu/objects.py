@@ -19,12 +19,14 @@ publishes `<cache_dir>/onnx/centernet-<key>.onnx` atomically. The weights' upstr
 licence. GLIMPSE_MODEL__OBJECTS=off turns the detector off; GLIMPSE_MODEL__OBJECTS_DIR points
 at a folder that already holds centernet.json/.bin (then npm is not needed).
 
-Inference: the view is stretched to side x side (the library's own preprocessing: RGB
-0..255, no normalisation) — or padded to a square first when its aspect ratio exceeds 2,
-so a 20000x20 strip is not smeared into noise — then the 3x3-peak heat map's top 100 are
-decoded as the TF graph does (x1 = 4*gx - wh0 ...), thresholded at `min_score`, per-class NMS
-at IoU 0.4, and a cross-class NMS at IoU 0.8 (one thing called "cat" and "dog" at once keeps
-the higher score and records the other label in extra["also"]).
+Inference: the view is resized keeping its aspect so its longer side is `side` and padded
+(black, bottom/right) to side x side, as upstream trains and runs this model
+(github.com/610265158/mobilenetv3_centernet: RGB 0..255, no normalisation). The npm library
+itself stretches every view to 512x512 (tf.image.resizeBilinear); on the objects bench's 4:3
+composites that scored mAP@0.5 0.393 at 416 against 0.453 letterboxed. Then the 3x3-peak heat
+map's top 100 are decoded as the TF graph does (x1 = 4*gx - wh0 ...), thresholded at
+`min_score`, per-class NMS at IoU 0.4, and a cross-class NMS at IoU 0.8 (one thing called "cat"
+and "dog" at once keeps the higher score and records the other label in extra["also"]).
 """
 
 from __future__ import annotations
@@ -237,17 +239,19 @@ class ObjectDetector:
                 self._kind = "none"
 
     def _input(self, image: Image.Image) -> tuple[np.ndarray, float, float]:
-        """(1 x side x side x 3 float input, x scale, y scale back to the image's pixels)."""
+        """(1 x side x side x 3 float input, x scale, y scale back to the image's pixels).
+
+        As the model was trained and run upstream (align_resize + place_image): RGB 0..255,
+        resized keeping its aspect so the longer side is `side`, placed at the top left of a
+        black side x side canvas. Resizing comes first, so a 20000x20 strip never becomes a
+        20000x20000 canvas."""
         im = image.convert("RGB")
         w, h = im.size
-        if max(w, h) / max(1, min(w, h)) > 2.0:  # pad to a square (grey), then resize
-            s = max(w, h)
-            canvas = Image.new("RGB", (s, s), (114, 114, 114))
-            canvas.paste(im, (0, 0))
-            im, w, h = canvas, s, s
-        x = np.asarray(im.resize((self.side, self.side), Image.Resampling.BILINEAR),
-                       dtype=np.float32)[None]
-        return x, w / self.side, h / self.side
+        s = self.side / max(w, h, 1)
+        nw, nh = max(1, round(w * s)), max(1, round(h * s))
+        x = np.zeros((1, self.side, self.side, 3), np.float32)
+        x[0, :nh, :nw] = np.asarray(im.resize((nw, nh), Image.Resampling.BILINEAR), np.float32)
+        return x, w / nw, h / nh
 
     def detect(self, image: Image.Image, *, min_score: float | None = None
                ) -> list[DetectedObject]:

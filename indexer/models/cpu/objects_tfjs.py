@@ -13,6 +13,11 @@ graph's MaxPool/Equal/Mul) and the box offsets (`wh`, N x 4 x 128 x 128). The to
 decoding of boxes (TopKV2, FloorDiv/FloorMod, GatherV2, StridedSlice in the TF graph) are done
 in numpy by objects.py with the constants read from the graph here (stored as the ONNX
 model's metadata), which keeps the ONNX graph to plain convolutional ops.
+
+Checked against the original graph run by @tensorflow/tfjs 4.22 (CPU backend, Node) on identical
+float32 inputs: keypoints agree to 6.6e-7, wh to 2e-3 px (of up to 330), the graph's own
+tower_0/detections rows to 4 decimals, at 512 and (graph constants patched) 416;
+tests/unit/models/test_objects.py keeps a recorded sample of those outputs.
 """
 
 from __future__ import annotations
