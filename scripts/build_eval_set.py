@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 
-from indexer.bench import tuxpaint
+from bench import tuxpaint
 
 
 def main() -> None:

@@ -415,7 +415,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from indexer.bench.run import run_bench
+    from bench.run import run_bench
 
     out = run_bench(_settings(args), quick=args.quick, only=args.only,
                     topology=args.topology)

@@ -13,13 +13,13 @@ WATCHED = {
     "indexer.pipeline.decode", "indexer.pipeline.decode_video",
     "indexer.pipeline.decode_document",
     "workers.celery_app", "workers.recovery",
-    "indexer.bench.run", "indexer.bench.ocr_gate",
+    "bench.run", "bench.ocr_gate",
 }
 
 
 def _modules() -> dict[str, Path]:
     mods: dict[str, Path] = {}
-    for pkg in ("indexer", "service", "workers", "migrations"):
+    for pkg in ("indexer", "service", "workers", "migrations", "bench"):
         for f in (ROOT / pkg).rglob("*.py"):
             name = ".".join(f.relative_to(ROOT).with_suffix("").parts)
             mods[name.removesuffix(".__init__")] = f

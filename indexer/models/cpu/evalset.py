@@ -1,6 +1,6 @@
 """A small fixed evaluation set for the cpu backend: scikit-image's bundled sample photos
 (scikit-image is a dev dependency; imported only here) plus generated images (a sign with
-text). Used by scripts/eval_conse.py, indexer/bench/cpu_model.py and the tests."""
+text). Used by scripts/eval_conse.py, bench/cpu_model.py and the tests."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bench.documents import cer
+from bench.documents import cer
 from indexer.documents.extract import extract
 from indexer.documents.layout import detect_rotation
 from indexer.domain import ViewInput

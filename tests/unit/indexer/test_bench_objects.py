@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from indexer.bench import objects as ob
+from bench import objects as ob
 from indexer.domain import Box, DetectedObject
 from indexer.reasoning.evidence import holds, is_on, relation
 

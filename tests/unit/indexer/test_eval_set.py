@@ -4,8 +4,8 @@ tuxpaint-stamps-default, installed by scripts/test.sh)."""
 
 from __future__ import annotations
 
-from indexer.bench import tuxpaint
-from indexer.bench.quality import _ap_p10, best_threshold
+from bench import tuxpaint
+from bench.quality import _ap_p10, best_threshold
 
 
 def test_manifest_is_deterministic_and_halves_are_disjoint() -> None:

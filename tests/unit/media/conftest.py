@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.bench.video import Segment, TruthBoundary, make_synthetic_video
+from bench.video import Segment, TruthBoundary, make_synthetic_video
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 

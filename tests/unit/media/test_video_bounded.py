@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import indexer.media.video.keyframes as video  # where the scan lives (patched below)
-from indexer.bench.video import TruthBoundary
+from bench.video import TruthBoundary
 from indexer.errors import UnsupportedMedia
 from indexer.media.video import DecodeTimeout, extract_keyframes, extract_keyframes_bounded
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from indexer.bench.video import Segment, TruthBoundary, make_synthetic_video
+from bench.video import Segment, TruthBoundary, make_synthetic_video
 from indexer.errors import CorruptMedia, MediaTooLarge, UnsupportedMedia
 from indexer.media.video import extract_keyframes, probe_video
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.bench.video import Segment, TruthBoundary, make_synthetic_video
+from bench.video import Segment, TruthBoundary, make_synthetic_video
 from indexer.media.video import DetectorParams, extract_keyframes, probe_video
 
 FPS = 25

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from indexer.bench.faces import ASTRONAUT_FACE, CAMERA_FACE, _iou
+from bench.faces import ASTRONAUT_FACE, CAMERA_FACE, _iou
 from indexer.domain import Box
 from indexer.models.cpu import blazeface
 from indexer.models.cpu.detectors import FaceDetector

@@ -3,7 +3,7 @@
 Everything is measured on videos generated here with PyAV (h264, yuv420p) whose cuts,
 dissolves and fades are known exactly, so the numbers need no downloads.
 
-    python -m indexer.bench.video            # prints JSON
+    python -m bench.video            # prints JSON
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def bench_video(n_videos: int = 8, seed: int = 1000) -> dict[str, object]:
             "full_decode": _cut_scores(tmp, n_videos, seed, fast=False),
             "fast_decode": _cut_scores(tmp, n_videos, seed, fast=True),
         }
-        from indexer.bench.scenedetect_compare import compare_shot_detectors
+        from bench.scenedetect_compare import compare_shot_detectors
 
         # the same videos _cut_scores generated, and the same scorer
         truths = [render_frames(random_segments(seed + v, 14), 320, 180, 25)[0]

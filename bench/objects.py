@@ -92,7 +92,7 @@ BACKGROUNDS = ("brick", "grass", "gravel", "moon", "rocket", "hubble_deep_field"
 
 
 def stamps_root() -> Path:
-    from indexer.bench.tuxpaint import STAMPS
+    from bench.tuxpaint import STAMPS
 
     return STAMPS
 
@@ -446,7 +446,7 @@ def _bad_inputs() -> dict[str, Image.Image]:
 
 def bad_input_results(detect: Callable[[Image.Image], list[DetectedObject]]
                       ) -> dict[str, Any]:
-    from indexer.bench.run import peak_rss_mb
+    from bench.ingest import peak_rss_mb
 
     out: dict[str, Any] = {}
     for name, im in _bad_inputs().items():
@@ -525,8 +525,8 @@ def _evaluate(preds: list[list[DetectedObject]], ms: list[float], comps: list[Co
 def _ingest(settings: Settings, n: int) -> dict[str, Any]:
     import tempfile
 
-    from indexer.bench.photos import synth_photos
-    from indexer.bench.run import bench_ingest
+    from bench.ingest import bench_ingest
+    from bench.photos import synth_photos
 
     with tempfile.TemporaryDirectory(prefix="glimpse-bench-objects-") as tmp:
         photos = synth_photos(n, Path(tmp) / "photos", seed=15)

@@ -26,7 +26,7 @@ def gate_set(seed: int = 3) -> list[tuple[str, Image.Image]]:
     import matplotlib
     import skimage
 
-    from indexer.bench.photos import SAMPLES, synth_photos
+    from bench.photos import SAMPLES, synth_photos
 
     rng = np.random.default_rng(seed)
     out: list[tuple[str, Image.Image]] = []

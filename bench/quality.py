@@ -66,7 +66,7 @@ def best_threshold(top_absent: list[float], top_present: list[float]) -> float:
 
 def bench_quality(settings: Settings, *, split: str = "test",
                   quick: bool = False) -> dict[str, Any]:
-    from indexer.bench import tuxpaint
+    from bench import tuxpaint
     from indexer.context import Glimpse
     from indexer.ingest import accept_path
     from indexer.jobs import InProcessRunner
@@ -220,7 +220,7 @@ def _absent_images(data: dict[str, Any], split: str, limit: int) -> list[str]:
     concept is absent. Half of each held-out category per split, by the manifest's seed."""
     import random
 
-    from indexer.bench import tuxpaint
+    from bench import tuxpaint
 
     root = Path(data["root"])
     out: list[str] = []
@@ -265,7 +265,7 @@ def bench_scanned_pages(n_pages: int = 8, dpi: int = 150) -> dict[str, Any]:
     without the orientation and layout steps."""
     import pypdfium2 as pdfium
 
-    from indexer.bench.documents import cer
+    from bench.documents import cer
     from indexer.documents.extract import extract
     from indexer.domain import ViewInput
     from indexer.models.cpu.ocr import OcrEngine

@@ -93,7 +93,7 @@ def _cpu(settings: ModelSettings, images: list[Image.Image]) -> dict[str, Any]:
 
 
 def bench_embed(settings: Settings, *, n_images: int = 32) -> dict[str, Any]:
-    from indexer.bench.photos import synth_photos
+    from bench.photos import synth_photos
 
     m = settings.model
     with tempfile.TemporaryDirectory(prefix="glimpse-bench-embed-") as tmp:

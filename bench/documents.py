@@ -7,7 +7,7 @@
   horizontal matplotlib bar charts;
 - pages per second for render + OCR + layout.
 
-`python -m indexer.bench.documents` prints JSON.
+`python -m bench.documents` prints JSON.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def bench_documents(n_pages: int = 3, n_tables: int = 4, n_charts: int = 6) -> d
         "charts": bench_charts(ocr, n_charts),
     }
     out["elapsed_s"] = round(time.perf_counter() - t0, 2)
-    from indexer.bench.kv_libs import bench_kv_libraries
+    from bench.kv_libs import bench_kv_libraries
 
     out["kv_libraries"] = bench_kv_libraries()  # dateparser / price-parser beside our own
     return out

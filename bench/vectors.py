@@ -11,7 +11,7 @@ against exact brute force (numpy, on the same filtered set), RSS after build and
 FAISS at every size; Qdrant local mode (brute force in Python) only at sizes <= 10k, on
 tmpfs when /dev/shm exists (local mode fsyncs sqlite once per point).
 
-`python -m indexer.bench.vectors [--sizes 10000,100000] [--queries 200]` prints JSON.
+`python -m bench.vectors [--sizes 10000,100000] [--queries 200]` prints JSON.
 """
 
 from __future__ import annotations

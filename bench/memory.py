@@ -72,7 +72,7 @@ def _run(mode: str, data: Path, photos: list[Path]) -> list[dict[str, Any]]:
            "HF_HUB_OFFLINE": "1", "GLIMPSE_MODEL__OCR": "gated"}
     r = subprocess.run([sys.executable, "-c", _CHILD, mode, str(data), *map(str, photos)],
                        capture_output=True, text=True, timeout=900, env=env,
-                       cwd=Path(__file__).resolve().parents[2])
+                       cwd=Path(__file__).resolve().parents[1])
     line = next((x for x in r.stdout.splitlines() if x.startswith("MEMORY ")), None)
     if r.returncode != 0 or line is None:
         raise RuntimeError(f"memory child failed: {r.stderr[-2000:]}")
@@ -85,7 +85,7 @@ def _run(mode: str, data: Path, photos: list[Path]) -> list[dict[str, Any]]:
 
 
 def bench_memory(n_images: int = 10) -> dict[str, Any]:
-    from indexer.bench.photos import synth_photos
+    from bench.photos import synth_photos
 
     with tempfile.TemporaryDirectory() as tmp:
         photos = synth_photos(n_images, Path(tmp) / "photos", seed=11)
