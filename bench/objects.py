@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from indexer.domain import Box, DetectedObject
+from indexer.models.cpu.detectors import iou
 from indexer.reasoning.evidence import holds
 from indexer.settings import Settings
 
@@ -335,14 +336,6 @@ def build_composites(n_detect: int, n_count_each: int, n_relation_each: int, *,
 
 
 # ---------------------------------------------------------------------------------- metrics
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
 
 def average_precision(dets: list[tuple[float, bool]], n_truth: int) -> float:
     """All-point interpolated AP (VOC 2010+) from (score, is_true_positive) pairs."""

@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from indexer.domain import Box, DetectedObject
+from indexer.models.cpu.detectors import iou
 from indexer.models.cpu.onnx_cache import _warn_once, default_cache_dir, session_options
 
 log = logging.getLogger(__name__)
@@ -171,14 +172,6 @@ def prepare(cache_dir: Path | None = None, *, fetch: bool = True) -> Path:
             os.unlink(tmp)
     log.info("object detector: converted to %s in %.1fs", path, time.perf_counter() - t0)
     return path
-
-
-def iou(a: Box, b: Box) -> float:
-    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = ix * iy
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
 
 
 def nms(objs: list[DetectedObject], *, same: float = 0.4, cross: float = 0.8
