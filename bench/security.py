@@ -10,7 +10,8 @@
 - RSS: the server process under the 100-page PDF bomb, and under 20 concurrent 100 MB
   uploads to a real uvicorn (psutil, sampled every 10 ms), beside its RSS before.
 
-Lives in service/ (it drives the HTTP app, which indexer/ must not import)."""
+Lives in the bench package (it drives the HTTP app, which indexer/ must not import); the
+PDF-bomb test takes its bomb and its RSS sampler from here."""
 
 from __future__ import annotations
 
@@ -291,7 +292,7 @@ def _pdf_bomb(c: Any, key: str) -> dict[str, Any]:
     import subprocess
     import sys
 
-    pdf = _bomb_bytes()
+    pdf = bomb_pdf()
     with PeakRss() as rss:
         r = c.post("/v1/media", headers=_h(key), files=[("files", ("bomb.pdf", pdf))])
         item = r.json()["items"][0]
@@ -317,7 +318,9 @@ def _pdf_bomb(c: Any, key: str) -> dict[str, Any]:
             "server": rss.report(), "decode_only": decode}
 
 
-def _bomb_bytes(n: int = 100, side_pt: float = 14400.0) -> bytes:
+def bomb_pdf(n: int = 100, side_pt: float = 14400.0) -> bytes:
+    """n pages of side_pt x side_pt points (14400 pt = 200 inches, PDF's largest page): at
+    150 dpi each page alone would be 900 MP (also the PDF-bomb test's input)."""
     kids = " ".join(f"{3 + i} 0 R" for i in range(n)).encode()
     bodies = [b"<< /Type /Catalog /Pages 2 0 R >>",
               b"<< /Type /Pages /Kids [" + kids + b"] /Count " + str(n).encode() + b" >>"]
