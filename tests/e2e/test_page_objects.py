@@ -42,5 +42,7 @@ def test_search_by_count_draws_the_boxes(kit: PageKit, tmp_path: Path) -> None:
     page.wait_for_function("document.querySelectorAll('.msg.assistant .answer').length === 1")
     assert page.locator(".msg.assistant .answer").last.inner_text() == "'cat': 1 in result 2."
     second = page.locator(".card").nth(1)
-    assert second.locator("svg.boxes g.box-answer rect").count() == 1
+    answer_rects = second.locator("svg.boxes g.box-answer rect")
+    answer_rects.first.wait_for()  # drawn once the view's size is fetched
+    assert answer_rects.count() == 1
     kit.shot("02-count-answer-box")
