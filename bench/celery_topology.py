@@ -28,6 +28,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from bench.ingest import CollectJobs
 from indexer.context import Glimpse
 from indexer.ingest import accept_path
 from indexer.jobs import InProcessRunner
@@ -79,17 +80,13 @@ def _run_in_process(settings: Settings, images: list[Path]) -> dict[str, Any]:
         t0 = time.perf_counter()
         core.model.load()
         load_s = time.perf_counter() - t0
-        queued: list[str] = []
-
-        class Collect:
-            def enqueue_ingest(self, job_id: str) -> None:
-                queued.append(job_id)
+        queued = CollectJobs()
 
         runner = InProcessRunner(core)
         t0 = time.perf_counter()
         for p in images:
-            accept_path(core, p, tenant=None, enqueuer=Collect())
-        for job_id in queued:
+            accept_path(core, p, tenant=None, enqueuer=queued)
+        for job_id in queued.jobs:
             runner.run_now(job_id)
         dt = time.perf_counter() - t0
         done = core.catalog.job_counts().get("done", 0)

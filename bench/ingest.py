@@ -22,6 +22,16 @@ from indexer.settings import Settings
 log = logging.getLogger(__name__)
 
 
+class CollectJobs:
+    """An enqueuer that only records job ids: the bench runs them itself, in one batch."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def enqueue_ingest(self, job_id: str) -> None:
+        self.jobs.append(job_id)
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -150,15 +160,10 @@ def bench_search_and_conversation(settings: Settings, n: int) -> dict[str, Any]:
         core = Glimpse(s)
         core.migrate()
         runner = InProcessRunner(core)
-        jobs: list[str] = []
-
-        class Collect:
-            def enqueue_ingest(self, job_id: str) -> None:
-                jobs.append(job_id)
-
+        queued = CollectJobs()
         for p in photos:
-            accept_path(core, p, tenant=None, enqueuer=Collect())
-        runner.run_batch(jobs)
+            accept_path(core, p, tenant=None, enqueuer=queued)
+        runner.run_batch(queued.jobs)
         queries = ["a cat", "a cup of coffee", "a rocket launch", "a person in a suit",
                    "stars in the night sky", "a page of text"]
         lat: dict[str, list[float]] = {"retrieve": [], "rerank20": [], "rerank20_explain20": []}

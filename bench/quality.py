@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.ingest import CollectJobs
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,20 +89,16 @@ def bench_quality(settings: Settings, *, split: str = "test",
         core = Glimpse(s)
         core.migrate()
         runner = InProcessRunner(core)
-        jobs: list[str] = []
-
-        class Collect:
-            def enqueue_ingest(self, job_id: str) -> None:
-                jobs.append(job_id)
+        queued = CollectJobs()
 
         media_cat: dict[str, str] = {}
         path_media: dict[str, str] = {}
         t0 = time.perf_counter()
         for it in items:
-            acc = accept_path(core, Path(it.path), tenant=None, enqueuer=Collect())
+            acc = accept_path(core, Path(it.path), tenant=None, enqueuer=queued)
             media_cat[acc.media_id] = it.category
             path_media[it.path] = acc.media_id
-        runner.run_batch(jobs)
+        runner.run_batch(queued.jobs)
         ingest_s = time.perf_counter() - t0
         by_cat: dict[str, set[str]] = {}
         for mid, c in media_cat.items():
