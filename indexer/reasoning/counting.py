@@ -21,10 +21,9 @@ from typing import Any
 from indexer.domain import Description, DetectedObject
 from indexer.reasoning.evidence import canonical, holds
 
-MIN_BOX = 0.3  # a box under this score is not counted (the captions use the same floor)
+MIN_BOX = 0.3  # a box under this score is not counted, nor named in a caption
 # canonical words (evidence.SYNONYMS) whose detector label is another word
-_TO_LABEL = {"phone": "cell phone", "table": "dining table", "teddy": "teddy bear",
-             "tv": "tv", "couch": "couch", "cup": "cup"}
+_TO_LABEL = {"phone": "cell phone", "table": "dining table", "teddy": "teddy bear"}
 _EXACT_WORDS = {"one", "single", "two", "three", "four", "five", "six", "seven", "eight",
                 "nine", "ten"}
 COUNT_WORDS = frozenset(_EXACT_WORDS | {"several", "couple", "pair"})
@@ -32,6 +31,7 @@ _REL_WORDS = {"left_of": "left of", "right_of": "right of", "above": "above",
               "below": "below", "on": "on", "next_to": "next to"}
 
 
+@lru_cache(maxsize=1)
 def detector_labels() -> frozenset[str]:
     from indexer.models.cpu.objects import COCO_LABELS
 
@@ -168,8 +168,3 @@ def _relation_holds(kind: str, a: list[DetectedObject], b: list[DetectedObject])
     when one dog is on one sofa)."""
     rel = _REL_WORDS[kind]
     return any(holds(rel, x.box, y.box) for x in a for y in b)
-
-
-def largest(objects: list[DetectedObject]) -> DetectedObject | None:
-    objs = [o for o in objects if o.score >= MIN_BOX and o.label != "face"]
-    return max(objs, key=lambda o: o.box.area, default=None)

@@ -6,6 +6,7 @@ text reads 'OPEN'."). A page that is mostly text is called a document page."""
 from __future__ import annotations
 
 from indexer.domain import DetectedObject, OcrLine, Tag
+from indexer.reasoning.counting import MIN_BOX
 from indexer.reasoning.evidence import is_on, relation
 
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -15,7 +16,6 @@ SUPPORTS = ("dining table", "couch", "bed", "bench", "chair", "desk", "table")
 # ImageNet classes a text page is often mistaken for ("web site" above all)
 _PAGE_CLASSES = {"web site", "menu", "envelope", "book jacket", "crossword puzzle",
                  "comic book", "packet", "binder", "notebook"}
-MIN_OBJECT = 0.3
 
 
 def plural(word: str) -> str:
@@ -51,7 +51,7 @@ def is_document(tags: list[Tag], ocr: list[OcrLine], kind: str) -> bool:
 def _groups(objects: list[DetectedObject]) -> list[tuple[str, list[DetectedObject]]]:
     by: dict[str, list[DetectedObject]] = {}
     for o in objects:
-        if o.score >= MIN_OBJECT or o.label == "face":
+        if o.score >= MIN_BOX or o.label == "face":  # the floor counts use too
             by.setdefault(o.label, []).append(o)
     if "person" in by:  # faces are the people's faces, not more things
         by.pop("face", None)

@@ -93,17 +93,19 @@ def test_video_counts_per_shot_and_together() -> None:
 def test_degenerate_images_invent_no_objects(cpu_model, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     from indexer.domain import ViewInput
 
+    assert cpu_model.objects is not None and cpu_model.objects.available  # it really looked
     views = [ViewInput("a", Image.new("RGB", size, (0, 0, 0)))]
     enc = cpu_model.encode_views(views)
-    assert [o for o in enc[0].description.objects if o.source.startswith("centernet")] == []
+    # no detector's object (only measured colour shapes, which carry no source, may remain)
+    assert [o for o in enc[0].description.objects if o.source] == []
 
 
 def test_black_and_alpha_only_images_invent_no_objects(cpu_model) -> None:  # type: ignore[no-untyped-def]
     from indexer.domain import ViewInput
 
+    assert cpu_model.objects is not None and cpu_model.objects.available
     black = Image.new("RGB", (640, 480), (0, 0, 0))
     clear = Image.fromarray(np.zeros((480, 640, 4), np.uint8), "RGBA").convert("RGB")
     for im in (black, clear):
         enc = cpu_model.encode_views([ViewInput("a", im)])[0]
-        assert [o.label for o in enc.description.objects
-                if o.source.startswith(("centernet", "opencv", "skimage"))] == []
+        assert [o.label for o in enc.description.objects if o.source] == []
