@@ -244,9 +244,13 @@ class CpuModel:
         if mode == "on" or (mode == "gated" and self.text_gate(img)):
             lines = a.ocr.read(img)
         t1 = time.perf_counter()
-        objects = faces_outside_text(a.faces.detect(img), lines) + a.people.detect(img)
+        coco = a.objects is not None and a.objects.available
+        objects = faces_outside_text(a.faces.detect(img), lines)
+        if not coco:  # the COCO detector's person class replaces HOG (see PeopleDetector)
+            objects += a.people.detect(img)
         t2 = time.perf_counter()
-        if a.objects is not None:
+        if coco:
+            assert a.objects is not None
             objects += a.objects.detect(img)
         t_obj = time.perf_counter()
         colors = measure_colors(img)

@@ -89,6 +89,24 @@ def test_video_counts_per_shot_and_together() -> None:
     assert none is not None and none.text.startswith("No shot shows 2 'dog' together")
 
 
+def test_a_count_the_classifier_contradicts_is_unknown_not_zero() -> None:
+    """No 'cat' box but a 'tabby cat' tag: the detector missed the cat (it finds ~6 in 10
+    drawn objects), so "0 cats" would be a false answer. With neither, 0 is the answer."""
+    from indexer.domain import Tag
+
+    d = _d(("dog", 0.7, (0.0, 0.0, 50.0, 50.0)))
+    d.tags = [Tag("tabby cat", 0.62, "classifier")]
+    rec = ViewRecord("v0", "m", "", 0, "image", None, None, None, 100, 100, None, d)
+    ref = ResultRef(0, "m", "image", rec, [])
+    a = EvidenceQA().answer("how many cats are there?", [ref], Resolution([0]))
+    assert a.text == "'cat': present in result 1 but not boxed, count unknown.", a.text
+    assert [e["type"] for e in a.steps[0].evidence] == ["count", "tag"]
+    a = EvidenceQA().answer("how many dogs are there?", [ref], Resolution([0]))
+    assert a.text == "'dog': 1 in result 1.", a.text
+    a = EvidenceQA().answer("how many elephants are there?", [ref], Resolution([0]))
+    assert a.text == "'elephant': 0 in result 1.", a.text
+
+
 @pytest.mark.parametrize("size", [(1, 1), (20000, 20), (20, 20000)])
 def test_degenerate_images_invent_no_objects(cpu_model, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     from indexer.domain import ViewInput

@@ -228,3 +228,32 @@ def test_letters_of_a_sign_are_not_faces(cpu_model) -> None:  # type: ignore[no-
     enc = cpu_model.encode_views([ViewInput("sign", im)])[0]
     assert "OPEN" in enc.description.ocr_text.upper()
     assert [o for o in enc.description.objects if o.label == "face"] == [], raw
+
+
+@pytest.mark.parametrize("objects", ["on", "off"])
+def test_hog_people_run_only_without_the_coco_detector(objects: str) -> None:
+    """The COCO detector's person class replaces HOG (cheaper ingest, better people); with
+    the detector off, HOG still finds people."""
+    from indexer.models.cpu import CpuModel
+    from indexer.models.cpu.detectors import PeopleDetector
+    from indexer.settings import ModelSettings
+
+    calls: list[tuple[int, int]] = []
+
+    class Recording(PeopleDetector):
+        def detect(self, image):  # type: ignore[no-untyped-def]
+            calls.append(image.size)
+            return super().detect(image)
+
+    model = CpuModel(ModelSettings(ocr="off", objects=objects, torch_threads=1))
+    model.people = Recording()
+    _, objs, _, _ = model._analyse(ViewInput("astronaut", evalset.sample("astronaut")))
+    if objects == "on":
+        assert model.objects is not None and model.objects.available
+        assert calls == []
+        people = [o for o in objs if o.label == "person"]
+        assert [o.source for o in people] == ["centernet"], people
+    else:
+        assert model.objects is None
+        assert len(calls) == 1
+        assert all(o.source != "centernet" for o in objs)
