@@ -24,6 +24,8 @@ either object is missed counts as wrong.
 Also: ms/img of each detector on the composites, false objects on bad inputs (1x1, 20000x20,
 all black, fully transparent), and ingest throughput with settings.model.objects off vs on
 through the real pipeline (run.bench_ingest), on the same photos in the same run.
+Levers (full run only, same composites): input side 512 and 640, the score threshold, and
+the whole image plus 2 x 2 overlapping tiles (`tiled`), each beside the default's figures.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -467,6 +469,31 @@ def _run(detect: Callable[[Image.Image], list[DetectedObject]], comps: list[Comp
     return preds, ms, cpu
 
 
+def tiled(detect: Callable[[Image.Image], list[DetectedObject]], *, grid: int = 2,
+          overlap: float = 0.25) -> Callable[[Image.Image], list[DetectedObject]]:
+    """A lever, not a mode: `detect` on the whole image plus on grid x grid overlapping tiles
+    (each tile is scaled up to the detector's input side, so small objects get more pixels),
+    tile boxes moved back to image coordinates, then one NMS over everything."""
+    from indexer.models.cpu.objects import nms
+
+    def run(im: Image.Image) -> list[DetectedObject]:
+        w, h = im.size
+        out = list(detect(im))
+        span = grid - (grid - 1) * overlap
+        tw, th = w / span, h / span
+        for gy in range(grid):
+            for gx in range(grid):
+                x0, y0 = round(gx * tw * (1 - overlap)), round(gy * th * (1 - overlap))
+                crop = im.crop((x0, y0, min(w, round(x0 + tw)), min(h, round(y0 + th))))
+                for o in detect(crop):
+                    b = o.box
+                    out.append(replace(o, box=Box(b.x0 + x0, b.y0 + y0, b.x1 + x0,
+                                                  b.y1 + y0)))
+        return nms(out)
+
+    return run
+
+
 def recall_breakdown(comps: list[Composite], preds: list[list[DetectedObject]]
                      ) -> dict[str, Any]:
     """Share of all truths (every set) matched by a detection of their class at IoU >= IOU,
@@ -513,6 +540,17 @@ def _evaluate(preds: list[list[DetectedObject]], ms: list[float], comps: list[Co
         "objects_per_image": round(sum(len(p) for p in preds) / max(1, len(preds)), 2),
         "recall50": recall_breakdown(comps, preds),
     }
+
+
+def _lever(r: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    return {"map50": r["map50"], "count_exact": r["count"]["exact"],
+            "count_mean_error": r["count"]["mean_error"],
+            "relations": r["relations"]["accuracy"],
+            "boxed_any_label": r["recall50"]["boxed_any_label"],
+            "objects_per_image": r["objects_per_image"],
+            "cpu_ms_per_image": r.get("cpu_ms_per_image"),
+            "cpu_x_default": round(r.get("cpu_ms_per_image", 0.0)
+                                   / max(1e-9, default.get("cpu_ms_per_image", 0.0)), 2)}
 
 
 def _ingest(settings: Settings, n: int) -> dict[str, Any]:
@@ -607,6 +645,16 @@ def bench_objects(settings: Settings, quick: bool = False) -> dict[str, Any]:
         p_big, ms_big, cpu_big = _run(big.detect, comps)
         out["detector_side_512"] = {"side": big.side, **_evaluate(p_big, ms_big, comps,
                                                                    classes, cpu_big)}
+        # more pixels per object as levers: a 640 input, and the whole image plus 2 x 2
+        # overlapping tiles at the default side (5 passes), summarised beside the default
+        levers: dict[str, Any] = {"default": _lever(out["detector"], out["detector"])}
+        for name, fn in (("side_640", ObjectDetector(side=640, min_score=m.objects_min_score,
+                                                     cache_dir=cache, threads=1).detect),
+                         ("tiles_2x2_plus_full", tiled(det.detect))):
+            fn(comps[0].image)
+            p_l, ms_l, cpu_l = _run(fn, comps)
+            levers[name] = _lever(_evaluate(p_l, ms_l, comps, classes, cpu_l), out["detector"])
+        out["more_pixels_lever"] = levers
         # the score threshold as a lever: one pass at a low threshold, then filtered (greedy
         # NMS keeps a box only by higher-scored ones, so this equals running at each one)
         p_low, _, _ = _run(lambda im: det.detect(im, min_score=0.1), comps)

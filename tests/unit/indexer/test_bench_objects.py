@@ -97,6 +97,40 @@ def test_metrics_on_perfect_and_empty_predictions() -> None:
         pytest.approx(0.5 + 0.5 * 2 / 3)
 
 
+def test_tiled_boxes_come_back_in_image_coordinates_once() -> None:
+    # a stand-in detector that boxes the red ("cup") and green ("dog") pixels of whatever
+    # image it is given, scoring a box that touches the image's edge lower (cut by a tile):
+    # each square is found by the whole-image pass and by every tile that holds it, in each
+    # one's own coordinates; tiled() must move tile boxes back and merge them into one each
+    def colours(im: Image.Image) -> list[DetectedObject]:
+        a = np.asarray(im.convert("RGB")).astype(int)
+        h, w = a.shape[:2]
+        out = []
+        for label, ch in (("cup", 0), ("dog", 1)):
+            ys, xs = np.nonzero(a[:, :, ch] > 128)
+            if len(xs):
+                b = Box(float(xs.min()), float(ys.min()), float(xs.max() + 1),
+                        float(ys.max() + 1))
+                cut = b.x0 == 0 or b.y0 == 0 or b.x1 == w or b.y1 == h
+                out.append(DetectedObject(label, 0.5 if cut else 0.9, b))
+        return out
+
+    im = Image.new("RGB", (640, 480))
+    im.paste((255, 0, 0), (290, 220, 330, 260))  # inside all four overlapping tiles
+    im.paste((0, 255, 0), (560, 400, 600, 440))  # in the bottom-right tile only
+    calls: list[tuple[int, int]] = []
+
+    def spy(x: Image.Image) -> list[DetectedObject]:
+        calls.append(x.size)
+        return colours(x)
+
+    out = ob.tiled(spy)(im)
+    assert len(calls) == 5 and calls[0] == (640, 480)  # the whole image, then 4 tiles
+    assert all(w < 640 and h < 480 for w, h in calls[1:])
+    assert sorted((o.label, o.box.as_list()) for o in out) == [
+        ("cup", [290.0, 220.0, 330.0, 260.0]), ("dog", [560.0, 400.0, 600.0, 440.0])]
+
+
 def test_quick_section_reports_sane_figures() -> None:
     from indexer.models.cpu.objects import ObjectsUnavailable, prepare
     from indexer.settings import Settings
