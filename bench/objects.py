@@ -553,6 +553,92 @@ def _lever(r: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
                                    / max(1e-9, default.get("cpu_ms_per_image", 0.0)), 2)}
 
 
+_PLURAL = {"person": "people", "sheep": "sheep", "scissors": "scissors", "bus": "buses"}
+_OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+
+
+def _followups(settings: Settings, comps: list[Composite]) -> dict[str, Any]:
+    """What a user gets asking follow-ups about the count and relation composites through
+    the real path: each composite ingested by the pipeline, a session opened on it as the
+    only result, then "how many <class> are in the first one?" (right when the answer's
+    boxes of the class are the true number) and, for a relation composite, the true
+    question and its opposite ("is the cup left of the dog?" / "... right of ...", or the
+    two objects swapped for "on": right when the first is "Yes" and the second "No").
+    Asked with the closer look (model.objects_closer_side) and without it (0: the stored
+    index boxes only), same views, same run."""
+    import shutil
+    import tempfile
+
+    from bench.ingest import CollectJobs
+    from indexer.context import Glimpse
+    from indexer.ingest import accept_path
+    from indexer.jobs import InProcessRunner
+
+    tmp = Path(tempfile.mkdtemp(prefix="glimpse-bench-followups-"))
+    try:
+        s = settings.model_copy(deep=True)
+        s.data_dir = tmp / "data"
+        core = Glimpse(s)
+        core.migrate()
+        queued = CollectJobs()
+        media: list[str] = []
+        for i, c in enumerate(comps):
+            f = tmp / f"c{i:03d}.png"
+            c.image.save(f)
+            media.append(accept_path(core, f, tenant=None, enqueuer=queued).media_id)
+        InProcessRunner(core).run_batch(queued.jobs)
+        views = [core.catalog.views_of(m)[0] for m in media]
+        side = s.model.objects_closer_side
+        out: dict[str, Any] = {"closer_side": side, "index_side": s.model.objects_side}
+        for mode, closer in (("index_boxes_only", 0), ("closer_look", side)):
+            core.model.settings.objects_closer_side = closer  # type: ignore[attr-defined]
+            counts: dict[str, list[bool]] = {}
+            errors: list[int] = []
+            rel: dict[str, list[bool]] = {}
+            ms: list[float] = []
+            for c, m, v in zip(comps, media, views, strict=True):
+                results = [{"index": 0, "media_id": m, "view_id": v.id, "kind": "image",
+                            "score": 1.0, "relevance": 1.0, "other_views": []}]
+                sid = core.conversations.store.create(s.tenant, {"text": "bench"}, results)
+
+                def ask(q: str, sid: str = sid, ms: list[float] = ms) -> dict[str, Any]:
+                    t0 = time.perf_counter()
+                    a = core.conversations.ask(sid, q)
+                    ms.append((time.perf_counter() - t0) * 1000)
+                    return a
+
+                if c.kind == "count":
+                    lab = c.truths[0].label
+                    a = ask(f"how many {_PLURAL.get(lab, lab + 's')} are in the first one?")
+                    n = sum(b["label"] == lab for b in a["boxes"])
+                    counts.setdefault(str(len(c.truths)), []).append(n == len(c.truths))
+                    errors.append(n - len(c.truths))
+                else:
+                    assert c.relation is not None
+                    ta, tb = c.truths[0].label, c.truths[1].label
+                    yes = ask(f"is the {ta} {c.relation} the {tb}?")["answer"]
+                    no = ask(f"is the {tb} on the {ta}?" if c.relation == "on" else
+                             f"is the {ta} {_OPPOSITE[c.relation]} the {tb}?")["answer"]
+                    rel.setdefault(c.relation, []).append(
+                        yes.startswith("Yes") and no.startswith("No"))
+            allc = [x for xs in counts.values() for x in xs]
+            allr = [x for xs in rel.values() for x in xs]
+            out[mode] = {
+                "count_exact": round(float(np.mean(allc)), 3) if allc else 0.0,
+                "count_by_n": {k: round(float(np.mean(v)), 3) for k, v in sorted(counts.items())},
+                "count_mean_error": round(float(np.mean(errors)), 3) if errors else 0.0,
+                "relations": round(float(np.mean(allr)), 3) if allr else 0.0,
+                "relations_by_kind": {k: round(float(np.mean(v)), 3) for k, v in rel.items()},
+                "turn_ms": {"p50": round(float(np.percentile(ms, 50)), 1),
+                            "p95": round(float(np.percentile(ms, 95)), 1)},
+                "questions": len(ms)}
+        core.model.settings.objects_closer_side = side  # type: ignore[attr-defined]
+        core.close()
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _ingest(settings: Settings, n: int) -> dict[str, Any]:
     import tempfile
 
@@ -666,6 +752,7 @@ def bench_objects(settings: Settings, quick: bool = False) -> dict[str, Any]:
                 "map50": r["map50"], "count_exact": r["count"]["exact"],
                 "count_by_n": r["count"]["by_n"], "relations": r["relations"]["accuracy"],
                 "objects_per_image": r["objects_per_image"]}
+    out["followups"] = _followups(settings, [c for c in comps if c.kind != "detect"])
     out["ingest"] = _ingest(settings, 8 if quick else 32)
     # other processes on this machine share its cores: the load average says how much
     out["load_average_1m"] = {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)}

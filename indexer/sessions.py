@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from indexer.domain import Answer, Turn, ViewInput
+from indexer.domain import Answer, DetectedObject, Step, Turn, ViewInput
 from indexer.errors import InvalidRequest
-from indexer.reasoning.qa import EvidenceQA
+from indexer.reasoning.closer import with_closer_look
+from indexer.reasoning.counting import boxes_of
+from indexer.reasoning.qa import EvidenceQA, box_labels
 from indexer.reasoning.refs import ResultRef, resolve
 from indexer.stores.catalog import SessionStore
 
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from indexer.search import SearchQuery, SearchResponse
 
 log = logging.getLogger(__name__)
+
+CLOSER_LOOK_VIEWS = 4  # views a follow-up looks at again, at most (the first ones asked)
 
 
 def _aware(t: datetime) -> datetime:
@@ -49,6 +53,9 @@ class ConversationService:
                                   max_live=ss.max_per_tenant)
         self._refs_cache: OrderedDict[tuple[str, ...], list[ResultRef]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # boxes of a closer look, per (view id, side): a view's pixels do not change under
+        # its id (a re-index writes new views), so a second question about it costs nothing
+        self._closer: OrderedDict[tuple[str, int], list[DetectedObject]] = OrderedDict()
 
     def open(self, q: SearchQuery, resp: SearchResponse) -> str:
         query = {"text": q.text, "example_media_id": q.example_media_id,
@@ -112,7 +119,9 @@ class ConversationService:
         targets = [refs[i] for i in res.indices]
         ans: Answer | None = None
         if not self.core.model.generative:
+            targets, looked = self._look_closer(question, targets)
             ans = EvidenceQA(embed=self.core.model.embed_texts).answer(question, targets, res)
+            ans.steps[:0] = looked
         elif stream and self._streams(targets):
             for ev in self._native_stream(question, targets, turns):
                 if ev.get("type") == "done":
@@ -138,6 +147,55 @@ class ConversationService:
             yield {"event": "step", "data": st}
         yield {"event": "answer", "data": out}
         yield {"event": "done", "data": {"latency_ms": out["latency_ms"]}}
+
+    def _look_closer(self, question: str, targets: list[ResultRef]
+                     ) -> tuple[list[ResultRef], list[Step]]:
+        """For a count or relation question about COCO classes: the first few targets (not
+        videos: their shots keep the index's boxes) with their detector boxes replaced by a
+        second look at a larger input side (indexer/reasoning/closer.py), and one step per
+        view saying so, with the index's count beside the new one. Anything that fails
+        leaves the stored boxes in place: the answer is never lost to the second look."""
+        model = self.core.model
+        look = getattr(model, "look_closer", None)
+        side = int(getattr(model, "closer_side", 0) or 0)
+        index_side = int(getattr(model, "index_side", 0) or 0)
+        labels = sorted(box_labels(question)) if look is not None and side else []
+        if not labels:
+            return targets, []
+        out: list[ResultRef] = []
+        steps: list[Step] = []
+        for r in targets:
+            if r.media_kind == "video" or r.frames or len(steps) >= CLOSER_LOOK_VIEWS:
+                out.append(r)
+                continue
+            key = (r.view.id, side)
+            with self._cache_lock:
+                found = self._closer.get(key)
+            if found is None:
+                try:
+                    found = look(self.core.view_image(r.view))  # type: ignore[misc]
+                except Exception:  # noqa: BLE001 - the stored boxes still answer
+                    log.warning("closer look at view %s failed", r.view.id, exc_info=True)
+                    found = None
+                if found is None:
+                    out.append(r)
+                    continue
+                with self._cache_lock:
+                    self._closer[key] = found
+                    while len(self._closer) > 512:
+                        self._closer.popitem(last=False)
+            nr = with_closer_look(r, found, side)
+            before = {lab: len(boxes_of(r.view.description, lab)) for lab in labels}
+            after = {lab: len(boxes_of(nr.view.description, lab)) for lab in labels}
+            said = "; ".join(f"'{lab}' {after[lab]} box{'es' if after[lab] != 1 else ''} "
+                             f"(the index's {index_side} px pass "
+                             f"stored {before[lab]})" for lab in labels)
+            steps.append(Step(
+                f"Result {r.index + 1}: looked again at {side} px for small objects: {said}.",
+                [{"type": "closer_look", "view_id": r.view.id, "side": side, "label": lab,
+                  "count": after[lab], "index_count": before[lab]} for lab in labels]))
+            out.append(nr)
+        return out, steps
 
     def _streams(self, targets: list[ResultRef]) -> bool:
         video = len(targets) == 1 and targets[0].media_kind == "video"

@@ -48,6 +48,10 @@ class ModelSettings(BaseModel):
     objects: Literal["off", "on"] = "on"
     objects_side: int = 416  # detector input side (multiple of 32)
     objects_min_score: float = 0.3
+    # follow-up counts and relations look at the asked-about views again at this detector
+    # input side (more pixels for small objects; ~3x one index pass per view asked about);
+    # 0 or <= objects_side: answer from the stored boxes only
+    objects_closer_side: int = 640
 
 
 class VectorSettings(BaseModel):

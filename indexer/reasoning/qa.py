@@ -37,6 +37,38 @@ _END = r"\s*(?:in (?:it|them|these|this|that|the \w+(?: \w+)?)|on (?:it|them|scr
        r"visible|at all|please)?\s*[?.!]*$"
 
 
+_COUNT_Q = re.compile(rf"^how many {_CONCEPT}(?: are| is| do you see| can you see| there|"
+                      rf" appear| in| on|\?|$)")
+_SCENE_Q = re.compile(r"times does the scene|scene changes?|cuts?\b")
+_RELATION_Q = re.compile(r"^(?:is|are) (?:the |a |an |all (?:the )?|both )?([\w' -]+?) (?:to the |"
+                         r"on the )?(left of|right of|above|below|under|over|next to|beside|"
+                         r"on top of|on) (?:the |a |an )?([\w' -]+?)\s*(?:in (?:it|this|that|"
+                         r"the \w+(?: \w+)?))?\s*[?.!]*$")
+
+
+def _normalise(question: str) -> str:
+    q = strip_references(question.strip().lower())
+    if ":" in q:  # "the one with the sign: how many people are in it?"
+        q = q.split(":", 1)[1].strip()
+    return q
+
+
+def box_labels(question: str) -> set[str]:
+    """The COCO detector labels a count or relation question is answered from ("how many
+    cups ...?" -> {"cup"}; "is the person left of the bicycle?" -> {"person", "bicycle"});
+    empty for any other question. Faces are not COCO labels. The follow-up layer looks at
+    these results again with a larger detector input before answering (indexer/sessions)."""
+    q = _normalise(question)
+    names: list[str] = []
+    if (m := _RELATION_Q.search(q)) is not None:
+        names = [m.group(1).strip(), m.group(3).strip()]
+    elif (m := _COUNT_Q.search(q)) is not None and not _SCENE_Q.search(q):
+        raw = m.group(1).split(" are")[0].strip()
+        names = [raw, canonical(raw)]
+    out = {lab for n in names if (lab := detector_label(n)) is not None}
+    return out - {"face"}
+
+
 def _name(r: ResultRef) -> str:
     return f"result {r.index + 1}"
 
@@ -50,9 +82,7 @@ class EvidenceQA:
         self.embed = embed
 
     def answer(self, question: str, targets: Sequence[ResultRef], res: Resolution) -> Answer:
-        q = strip_references(question.strip().lower())
-        if ":" in q:  # "the one with the sign: how many people are in it?"
-            q = q.split(":", 1)[1].strip()
+        q = _normalise(question)
         if not targets:
             return Answer("There are no results to answer about.", [], [], [])
         for handler in (self._temporal, self._relation, self._count, self._largest, self._text,
@@ -104,9 +134,8 @@ class EvidenceQA:
         return Answer(text, steps, boxes, [r.view.id for r in (yes or targets)])
 
     def _count(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
-        m = re.search(rf"^how many {_CONCEPT}(?: are| is| do you see| can you see| there|"
-                      rf" appear| in| on|\?|$)", q)
-        if not m or re.search(r"times does the scene|scene changes?|cuts?\b", q):
+        m = _COUNT_Q.search(q)
+        if not m or _SCENE_Q.search(q):
             return None
         raw = m.group(1).split(" are")[0].strip()
         concept = canonical(raw)
@@ -295,10 +324,7 @@ class EvidenceQA:
 
     def _relation(self, q: str, targets: Sequence[ResultRef], res: Resolution) -> Answer | None:
         """"is the person left of the bicycle?", "is the dog on the sofa?" from the boxes."""
-        m = re.search(r"^(?:is|are) (?:the |a |an |all (?:the )?|both )?([\w' -]+?) (?:to the |"
-                      r"on the )?(left of|right of|above|below|under|over|next to|beside|"
-                      r"on top of|on) (?:the |a |an )?([\w' -]+?)\s*(?:in (?:it|this|that|"
-                      r"the \w+(?: \w+)?))?\s*[?.!]*$", q)
+        m = _RELATION_Q.search(q)
         if not m:
             return None
         a_name, rel, b_name = m.group(1).strip(), m.group(2), m.group(3).strip()

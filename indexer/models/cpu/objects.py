@@ -260,9 +260,9 @@ class ObjectDetector:
         p = peaks[0]  # 80 x gh x gw
         c, gh, gw = p.shape
         flat = p.reshape(-1)
-        k = min(100, flat.size)
-        idx = np.argpartition(-flat, k - 1)[:k]
-        idx = idx[flat[idx] >= thr]
+        idx = np.flatnonzero(flat >= thr)  # the 100 best of these (a full argpartition
+        if idx.size > 100:                 # of the 80 x 104 x 104 map cost ~2 ms more)
+            idx = idx[np.argpartition(-flat[idx], 99)[:100]]
         out: list[DetectedObject] = []
         for i in idx[np.argsort(-flat[idx])]:
             cls, rem = divmod(int(i), gh * gw)

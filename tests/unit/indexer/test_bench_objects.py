@@ -160,3 +160,11 @@ def test_quick_section_reports_sane_figures() -> None:
     assert len(ing["objects_off"]) == len(ing["objects_on"]) == 3
     assert set(out["goals"]) >= {"count_exact_ge_0.8", "relation_ge_0.9", "detector_le_60ms",
                                  "ingest_drop_le_15pct"}
+    fu = out["followups"]
+    assert fu["closer_side"] == 640 and fu["index_side"] == 416
+    for mode in ("index_boxes_only", "closer_look"):
+        r = fu[mode]
+        # 6 count composites ask once, 5 relation composites twice (true and opposite)
+        assert r["questions"] == 6 + 2 * len(ob.RELATIONS)
+        assert 0.0 <= r["count_exact"] <= 1.0 and 0.0 <= r["relations"] <= 1.0
+        assert set(r["count_by_n"]) == {"1", "2", "3", "4", "5", "6"}

@@ -143,3 +143,63 @@ def test_follow_up_counts_relations_largest(client: TestClient,
     a = _ask(client, sid, f"what is the largest object in result {n_pc}?")
     assert f"in result {n_pc} the largest is 'person'" in a["answer"].lower(), a
     assert a["boxes"][0]["label"] == "person"
+
+
+def _row(name: str, n: int, h: int, width: int) -> Image.Image:
+    """`n` copies of a sample photo, `h` px high, spread along a white row `width` px wide:
+    small objects, the case the closer look is for."""
+    ph = _photo(name)
+    ph = ph.resize((round(ph.width * h / ph.height), h))
+    out = Image.new("RGB", (width, 400), "white")
+    for i in range(n):
+        out.paste(ph, (20 + i * (width - 40) // n, 150))
+    return out
+
+
+def test_follow_up_counts_look_closer_at_a_larger_side(client: TestClient, cpu_model,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    r = upload(client, [("four_cats.png", _png(_row("chelsea", 4, 110, 1280)))])
+    assert r.status_code == 202, r.text
+    item = r.json()["items"][0]
+    assert wait_jobs(client, [item["job_id"]])[item["job_id"]]["status"] == "done"
+    stored = [o for o in _objects(client, item["media_id"])
+              if o["label"] == "cat" and o["score"] >= 0.3]
+    # at 416 px the index pass sees 34 px cats and boxes only some of the four
+    assert len(stored) < 4, stored
+    looks: list[int] = []
+    real = cpu_model.look_closer
+
+    def counted(image):  # type: ignore[no-untyped-def]
+        looks.append(1)
+        return real(image)
+
+    monkeypatch.setattr(cpu_model, "look_closer", counted)
+    sid = client.post("/v1/search", json={"text": "a cat", "k": 3}).json()["session_id"]
+    a = _ask(client, sid, "how many cats are in the first one?")
+    assert a["answer"] == "'cat': 4 in result 1.", a
+    assert [b["label"] for b in a["boxes"]] == ["cat"] * 4
+    xs = sorted(b["box"][0] for b in a["boxes"])  # one box per photo along the row
+    assert all(x1 - x0 > 200 for x0, x1 in zip(xs, xs[1:], strict=False)), xs
+    look = a["steps"][0]
+    assert look["text"].startswith("Result 1: looked again at 640 px"), look
+    assert look["evidence"] == [{"type": "closer_look", "view_id": a["boxes"][0]["view_id"],
+                                 "side": 640, "label": "cat", "count": 4,
+                                 "index_count": len(stored)}]
+    assert f"the index's 416 px pass stored {len(stored)}" in look["text"]
+    assert looks == [1]
+    # the same view again: its closer look is cached, the answer the same
+    a2 = _ask(client, sid, "how many cats are in the first one?")
+    assert a2["answer"] == a["answer"] and looks == [1]
+    # a relation question looks closer too (here at the cached boxes)
+    a3 = _ask(client, sid, "is the cat next to the cat in the first one?")
+    assert a3["steps"][0]["evidence"][0]["type"] == "closer_look", a3
+    # questions that are not about boxes do not
+    a4 = _ask(client, sid, "what does the text say in the first one?")
+    assert all(e.get("type") != "closer_look" for s in a4["steps"] for e in s["evidence"])
+
+    # off: the answer is the index's stored count
+    monkeypatch.setattr(cpu_model.settings, "objects_closer_side", 0)
+    a5 = _ask(client, sid, "how many cats are in the first one?")
+    assert a5["answer"] == f"'cat': {len(stored)} in result 1.", a5
+    assert all(e.get("type") != "closer_look" for s in a5["steps"] for e in s["evidence"])
+    assert looks == [1]
