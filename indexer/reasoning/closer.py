@@ -4,11 +4,12 @@ The index pass runs the COCO detector at a small input side (416 px: its cost is
 every view ingested). A question such as "how many cups are in the first one?" concerns a
 few views only, so the follow-up layer looks at those again at a larger side (640 px by
 default), where small objects get more pixels, and answers from the closer look's boxes in
-place of the index's: on the objects bench's composites the exact count goes from 0.308 to
-0.475 and relations from 0.15 to 0.23 (`glimpse bench --only objects`, more_pixels_lever and
-followups). The index's and the closer look's boxes together (one NMS) do no better there
-(0.483 / 0.25) and worse on photos: the index pass's low-scored partial boxes stay (four
-astronauts in a row counted 7 instead of 4), so the closer look replaces, and the answer's
+place of the index's: on the objects bench's composites, asked through the session, the
+exact count goes from 0.300 to 0.467 and relations from 0.15 to 0.24 (`glimpse bench --only
+objects`: followups; the detector alone, more_pixels_lever: 0.308 -> 0.475, 0.15 -> 0.23).
+The index's and the closer look's boxes together (one NMS) do no better there (0.483 / 0.25)
+and worse on photos: the index pass's low-scored partial boxes stay (four astronauts in a
+row counted 7 instead of 4), so the closer look replaces, and the answer's
 step says what the index had stored beside what the closer look found.
 
 Faces, HOG people (where the detector was off), colour shapes and everything else stored
