@@ -32,6 +32,25 @@ class CollectJobs:
         self.jobs.append(job_id)
 
 
+def index_paths(settings: Settings, data_dir: Path, paths: list[Path]
+                ) -> tuple[Any, list[str]]:
+    """A fresh in-process Glimpse on `data_dir` (a copy of `settings`) with `paths` accepted
+    and indexed in one batch: (the core, each path's media id in order). The caller closes
+    the core."""
+    from indexer.context import Glimpse
+    from indexer.ingest import accept_path
+    from indexer.jobs import InProcessRunner
+
+    s = settings.model_copy(deep=True)
+    s.data_dir = data_dir
+    core = Glimpse(s)
+    core.migrate()
+    queued = CollectJobs()
+    media = [accept_path(core, p, tenant=None, enqueuer=queued).media_id for p in paths]
+    InProcessRunner(core).run_batch(queued.jobs)
+    return core, media
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 

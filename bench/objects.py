@@ -569,24 +569,16 @@ def _followups(settings: Settings, comps: list[Composite]) -> dict[str, Any]:
     import shutil
     import tempfile
 
-    from bench.ingest import CollectJobs
-    from indexer.context import Glimpse
-    from indexer.ingest import accept_path
-    from indexer.jobs import InProcessRunner
+    from bench.ingest import index_paths
 
     tmp = Path(tempfile.mkdtemp(prefix="glimpse-bench-followups-"))
     try:
-        s = settings.model_copy(deep=True)
-        s.data_dir = tmp / "data"
-        core = Glimpse(s)
-        core.migrate()
-        queued = CollectJobs()
-        media: list[str] = []
+        files = []
         for i, c in enumerate(comps):
-            f = tmp / f"c{i:03d}.png"
-            c.image.save(f)
-            media.append(accept_path(core, f, tenant=None, enqueuer=queued).media_id)
-        InProcessRunner(core).run_batch(queued.jobs)
+            files.append(tmp / f"c{i:03d}.png")
+            c.image.save(files[-1])
+        core, media = index_paths(settings, tmp / "data", files)
+        s = core.settings
         views = [core.catalog.views_of(m)[0] for m in media]
         side = s.model.objects_closer_side
         out: dict[str, Any] = {"closer_side": side, "index_side": s.model.objects_side}

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.ingest import CollectJobs
+from bench.ingest import index_paths
 from indexer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,6 @@ def best_threshold(top_absent: list[float], top_present: list[float]) -> float:
 def bench_quality(settings: Settings, *, split: str = "test",
                   quick: bool = False) -> dict[str, Any]:
     from bench import tuxpaint
-    from indexer.context import Glimpse
-    from indexer.ingest import accept_path
-    from indexer.jobs import InProcessRunner
     from indexer.media.images import load_view_rgb
     from indexer.models.base import l2_normalize
     from indexer.models.cpu import conse
@@ -84,21 +81,10 @@ def bench_quality(settings: Settings, *, split: str = "test",
         items = items[::3]
     tmp = Path(tempfile.mkdtemp(prefix="glimpse-quality-"))
     try:
-        s = settings.model_copy(deep=True)
-        s.data_dir = tmp / "data"
-        core = Glimpse(s)
-        core.migrate()
-        runner = InProcessRunner(core)
-        queued = CollectJobs()
-
-        media_cat: dict[str, str] = {}
-        path_media: dict[str, str] = {}
         t0 = time.perf_counter()
-        for it in items:
-            acc = accept_path(core, Path(it.path), tenant=None, enqueuer=queued)
-            media_cat[acc.media_id] = it.category
-            path_media[it.path] = acc.media_id
-        runner.run_batch(queued.jobs)
+        core, mids = index_paths(settings, tmp / "data", [Path(it.path) for it in items])
+        s = core.settings
+        media_cat = {mid: it.category for it, mid in zip(items, mids, strict=True)}
         ingest_s = time.perf_counter() - t0
         by_cat: dict[str, set[str]] = {}
         for mid, c in media_cat.items():
