@@ -165,7 +165,7 @@ class ConversationService:
         out: list[ResultRef] = []
         steps: list[Step] = []
         for r in targets:
-            if r.media_kind == "video" or r.frames or len(steps) >= CLOSER_LOOK_VIEWS:
+            if r.media_kind == "video" or len(steps) >= CLOSER_LOOK_VIEWS:
                 out.append(r)
                 continue
             key = (r.view.id, side)

@@ -47,7 +47,7 @@ def with_closer_look(ref: ResultRef, found: list[DetectedObject], side: int) -> 
                 and iou(r.box, o.box) >= 0.5]
         if same:
             r = max(same, key=lambda r: iou(r.box, o.box))
-            o.extra.update({k: v for k, v in r.extra.items() if k != "closer_look_side"})
+            o.extra.update(r.extra)
             o.extra["detector_label"], o.extra["detector_score"] = o.label, o.score
             o.label, o.source = r.label, r.source
         new.append(o)

@@ -46,6 +46,11 @@ _RELATION_Q = re.compile(r"^(?:is|are) (?:the |a |an |all (?:the )?|both )?([\w'
                          r"the \w+(?: \w+)?))?\s*[?.!]*$")
 
 
+def _counted(m: re.Match[str]) -> str:
+    """The noun phrase a _COUNT_Q match counts ("cups" of "how many cups are there")."""
+    return m.group(1).split(" are")[0].strip()
+
+
 def _normalise(question: str) -> str:
     q = strip_references(question.strip().lower())
     if ":" in q:  # "the one with the sign: how many people are in it?"
@@ -63,7 +68,7 @@ def box_labels(question: str) -> set[str]:
     if (m := _RELATION_Q.search(q)) is not None:
         names = [m.group(1).strip(), m.group(3).strip()]
     elif (m := _COUNT_Q.search(q)) is not None and not _SCENE_Q.search(q):
-        raw = m.group(1).split(" are")[0].strip()
+        raw = _counted(m)
         names = [raw, canonical(raw)]
     out = {lab for n in names if (lab := detector_label(n)) is not None}
     return out - {"face"}
@@ -137,7 +142,7 @@ class EvidenceQA:
         m = _COUNT_Q.search(q)
         if not m or _SCENE_Q.search(q):
             return None
-        raw = m.group(1).split(" are")[0].strip()
+        raw = _counted(m)
         concept = canonical(raw)
         label = detector_label(raw) or detector_label(concept)
         steps: list[Step] = []
